@@ -1,0 +1,97 @@
+import { protocolViolation } from './pg-error.js';
+
+/** One wire-protocol message, exactly as it arrived. */
+export interface Frame {
+  /** Message type byte; 0 for an untyped startup-phase packet. */
+  readonly type: number;
+  /** The message body, after the type byte and the length word. */
+  readonly body: Buffer;
+  /** The whole frame as received (type byte, length, body): relay these bytes untouched. */
+  readonly raw: Buffer;
+}
+
+export interface FrameReaderOptions {
+  /** Largest accepted frame, header included. Larger → 08P01. */
+  readonly maxMessageSize: number;
+  /** Start by expecting an untyped startup packet (the frontend side of a server). */
+  readonly untyped?: boolean;
+}
+
+/** Postgres refuses startup packets longer than this (MAX_STARTUP_PACKET_LENGTH). */
+export const MAX_STARTUP_PACKET = 10_000;
+
+/**
+ * Splits a byte stream into whole frames, whatever the TCP chunking. Pull-based: `push` bytes,
+ * then call `next` until it returns null, so the caller can switch between untyped (startup)
+ * and typed framing between two frames. Frames are views into the received chunks (no copy)
+ * unless a frame straddles chunks.
+ */
+export class FrameReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private offset = 0;
+  private untyped: boolean;
+  private readonly maxMessageSize: number;
+
+  constructor(options: FrameReaderOptions) {
+    this.maxMessageSize = options.maxMessageSize;
+    this.untyped = options.untyped ?? false;
+  }
+
+  /** Bytes received but not yet returned as frames. */
+  get buffered(): number {
+    return this.buf.length - this.offset;
+  }
+
+  /** The next frame is an untyped startup-phase packet (after answering SSLRequest/GSSENCRequest). */
+  expectUntyped(): void {
+    this.untyped = true;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.offset >= this.buf.length) {
+      this.buf = chunk;
+    } else {
+      this.buf = Buffer.concat([this.buf.subarray(this.offset), chunk]);
+    }
+    this.offset = 0;
+  }
+
+  /**
+   * The next whole frame, or null when more bytes are needed.
+   * @throws PgError 08P01 on an invalid or oversized length.
+   */
+  next(): Frame | null {
+    const available = this.buf.length - this.offset;
+    if (this.untyped) {
+      if (available < 4) return null;
+      const length = this.buf.readInt32BE(this.offset);
+      if (length < 8 || length > MAX_STARTUP_PACKET) {
+        throw protocolViolation(`invalid length of startup packet: ${length}`);
+      }
+      if (available < length) return null;
+      const raw = this.buf.subarray(this.offset, this.offset + length);
+      this.offset += length;
+      this.untyped = false;
+      return { type: 0, body: raw.subarray(4), raw };
+    }
+    if (available < 5) return null;
+    const type = this.buf[this.offset] ?? 0;
+    const length = this.buf.readInt32BE(this.offset + 1);
+    if (length < 4) {
+      throw protocolViolation(`invalid message length ${length} for message type 0x${hex(type)}`);
+    }
+    if (length + 1 > this.maxMessageSize) {
+      throw protocolViolation(
+        `message of type 0x${hex(type)} is ${length + 1} bytes, over the limit of ${this.maxMessageSize}`,
+      );
+    }
+    if (available < length + 1) return null;
+    const raw = this.buf.subarray(this.offset, this.offset + length + 1);
+    this.offset += length + 1;
+    return { type, body: raw.subarray(5), raw };
+  }
+}
+
+function hex(byte: number): string {
+  return byte.toString(16).padStart(2, '0');
+}
