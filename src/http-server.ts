@@ -1,0 +1,107 @@
+import http from 'node:http';
+import type { Logger } from 'pino';
+import pg from 'pg';
+import type { ProxyServer } from './server.js';
+import { VERSION } from './version.js';
+
+export interface HttpServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly proxy: ProxyServer;
+  /** Admin URL used by the readiness probe. */
+  readonly upstreamUrl: string;
+  readonly log: Logger;
+}
+
+/**
+ * The HTTP listener: `/healthz` (the process serves) and `/readyz` (the proxy listens and the
+ * upstream answers `SELECT 1`). Metrics and the document API join it in later issues.
+ */
+export class HttpServer {
+  private readonly server: http.Server;
+  private lastProbe: { at: number; ok: boolean; reason?: string } | undefined;
+
+  private constructor(private readonly options: HttpServerOptions) {
+    this.server = http.createServer((request, response) => {
+      this.handle(request, response).catch((error: unknown) => {
+        options.log.error({ err: error }, 'http handler failed');
+        if (!response.headersSent) send(response, 500, { error: { code: 'internal', message: 'internal error' } });
+      });
+    });
+  }
+
+  static async start(options: HttpServerOptions): Promise<HttpServer> {
+    const server = new HttpServer(options);
+    await new Promise<void>((resolve, reject) => {
+      server.server.once('error', reject);
+      server.server.listen(options.port, options.host, () => {
+        server.server.off('error', reject);
+        resolve();
+      });
+    });
+    options.log.info({ http: server.address() }, 'HTTP listener ready');
+    return server;
+  }
+
+  address(): { host: string; port: number } {
+    const address = this.server.address();
+    if (address === null || typeof address === 'string') throw new Error('not listening');
+    return { host: address.address, port: address.port };
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => {
+        resolve();
+      });
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    const path = (request.url ?? '/').split('?')[0];
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      send(response, 405, { error: { code: 'method_not_allowed', message: 'use GET' } });
+      return;
+    }
+    if (path === '/healthz') {
+      send(response, 200, { status: 'ok', version: VERSION, sessions: this.options.proxy.sessions.size });
+      return;
+    }
+    if (path === '/readyz') {
+      const probe = await this.probe();
+      send(response, probe.ok ? 200 : 503, probe.ok ? { status: 'ready' } : { status: 'unavailable', reason: probe.reason });
+      return;
+    }
+    send(response, 404, { error: { code: 'not_found', message: `no route ${path ?? ''}` } });
+  }
+
+  /** Readiness, cached for a second so probes cannot hammer the upstream. */
+  private async probe(): Promise<{ ok: boolean; reason?: string }> {
+    if (this.lastProbe && Date.now() - this.lastProbe.at < 1000) return this.lastProbe;
+    let result: { ok: boolean; reason?: string };
+    if (!this.options.proxy.listening) {
+      result = { ok: false, reason: 'not accepting connections' };
+    } else {
+      const client = new pg.Client({ connectionString: this.options.upstreamUrl, connectionTimeoutMillis: 2000 });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+        result = { ok: true };
+      } catch (error) {
+        result = { ok: false, reason: `upstream unreachable: ${(error as Error).message}` };
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+    this.lastProbe = { at: Date.now(), ...result };
+    return result;
+  }
+}
+
+function send(response: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  response.end(text);
+}
