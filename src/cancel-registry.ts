@@ -35,7 +35,7 @@ export class CancelRegistry {
   /** Returns true when the key matched a live session (which was asked to cancel). */
   cancel(processId: number, secretKey: Buffer): boolean {
     const entry = this.sessions.get(processId);
-    if (!entry || entry.key.length !== secretKey.length || !timingSafeEqual(entry.key, secretKey)) {
+    if (entry?.key.length !== secretKey.length || !timingSafeEqual(entry.key, secretKey)) {
       return false;
     }
     entry.target.cancel();

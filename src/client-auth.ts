@@ -7,11 +7,16 @@ import {
   decodeSASLResponse,
 } from '../protocol/frontend-decoders.js';
 import { md5PasswordHash, verifyMd5Response } from '../protocol/md5.js';
-import { makeScramVerifier, parseScramVerifier, ScramServerSession } from '../protocol/scram.js';
+import {
+  makeScramVerifier,
+  parseScramVerifier,
+  ScramServerSession,
+  type ScramVerifier,
+} from '../protocol/scram.js';
 import { PgError, SqlState, protocolViolation } from '../protocol/pg-error.js';
 import type { Frame } from '../protocol/frame-reader.js';
 import type { AuthMethod } from './config-types.js';
-import { mockScramSalt, type CredentialStore, type StoredSecret } from './credentials.js';
+import type { CredentialStore, StoredSecret } from './credentials.js';
 import type { FrameStream } from './frame-stream.js';
 import type { UpstreamCredentials } from './upstream-connection.js';
 
@@ -34,9 +39,13 @@ export async function authenticateClient(input: ClientAuthInput): Promise<Upstre
   if (input.method === 'trust') return { kind: 'none' };
   const secret = await input.store.lookup(input.user);
   const failed = (): PgError =>
-    new PgError(SqlState.InvalidPassword, `password authentication failed for user "${input.user}"`, {
-      severity: 'FATAL',
-    });
+    new PgError(
+      SqlState.InvalidPassword,
+      `password authentication failed for user "${input.user}"`,
+      {
+        severity: 'FATAL',
+      },
+    );
 
   if (input.method === 'password') {
     input.send(be.authenticationCleartextPassword());
@@ -45,19 +54,22 @@ export async function authenticateClient(input: ClientAuthInput): Promise<Upstre
     return { kind: 'password', password };
   }
 
-  const useMd5 =
-    secret?.kind === 'md5' || (secret?.kind === 'plain' && input.method === 'md5');
+  const useMd5 = secret?.kind === 'md5' || (secret?.kind === 'plain' && input.method === 'md5');
   if (useMd5) {
     const salt = randomBytes(4);
     input.send(be.authenticationMD5Password(salt));
-    const { password: response } = decodePasswordMessage(expectPassword(await input.stream.next()).body);
+    const { password: response } = decodePasswordMessage(
+      expectPassword(await input.stream.next()).body,
+    );
     const hash = secret.kind === 'md5' ? secret.hash : md5PasswordHash(input.user, secret.password);
     if (!verifyMd5Response(hash, salt, response)) throw failed();
-    return secret.kind === 'plain' ? { kind: 'password', password: secret.password } : { kind: 'md5-hash', hash };
+    return secret.kind === 'plain'
+      ? { kind: 'password', password: secret.password }
+      : { kind: 'md5-hash', hash };
   }
 
-  // SCRAM-SHA-256, against the real verifier or a mock one for unknown users.
-  const verifier = scramVerifierFor(input.user, secret);
+  // SCRAM-SHA-256, against the real verifier, or a mock exchange that fails for unknown users.
+  const verifier = scramVerifierFor(secret);
   input.send(be.authenticationSASL(['SCRAM-SHA-256']));
   const initial = decodeSASLInitialResponse(expectPassword(await input.stream.next()).body);
   if (initial.mechanism !== 'SCRAM-SHA-256') {
@@ -68,18 +80,12 @@ export async function authenticateClient(input: ClientAuthInput): Promise<Upstre
     );
   }
   if (!initial.data) throw protocolViolation('SASLInitialResponse without data');
-  const scram = new ScramServerSession();
-  input.send(be.authenticationSASLContinue(Buffer.from(scram.start(initial.data, verifier))));
+  const scram = new ScramServerSession({ user: input.user });
+  input.send(be.authenticationSASLContinue(scram.start(initial.data, verifier)));
   const response = decodeSASLResponse(expectPassword(await input.stream.next()).body);
-  let outcome: { serverFinal: string; clientKey: Buffer };
-  try {
-    outcome = scram.finish(response.data);
-  } catch (error) {
-    if (error instanceof PgError && error.code === SqlState.InvalidPassword) throw failed();
-    throw error;
-  }
-  if (!secret) throw failed();
-  input.send(be.authenticationSASLFinal(Buffer.from(outcome.serverFinal)));
+  const outcome = scram.finish(response.data);
+  if (!secret || !verifier) throw failed();
+  input.send(be.authenticationSASLFinal(outcome.serverFinal));
   if (secret.kind === 'plain') return { kind: 'password', password: secret.password };
   return { kind: 'scram-keys', clientKey: outcome.clientKey, serverKey: verifier.serverKey };
 }
@@ -93,16 +99,11 @@ function expectPassword(frame: Frame): Frame {
   return frame;
 }
 
-type ParsedVerifier = NonNullable<ReturnType<typeof parseScramVerifier>>;
-
-function scramVerifierFor(user: string, secret: StoredSecret | null): ParsedVerifier {
-  let text: string;
-  if (secret?.kind === 'scram') text = secret.verifier;
-  else if (secret?.kind === 'plain') text = makeScramVerifier(secret.password);
-  else text = makeScramVerifier(randomBytes(16).toString('hex'), 4096, mockScramSalt(user));
-  const parsed = parseScramVerifier(text);
-  if (!parsed) throw new Error('could not parse a SCRAM verifier');
-  return parsed;
+/** The SCRAM verifier to check the client against; null (unknown user) runs a mock exchange. */
+function scramVerifierFor(secret: StoredSecret | null): ScramVerifier | null {
+  if (secret?.kind === 'scram') return secret;
+  if (secret?.kind === 'plain') return parseScramVerifier(makeScramVerifier(secret.password));
+  return null;
 }
 
 function passwordMatches(user: string, password: string, secret: StoredSecret): boolean {

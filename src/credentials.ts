@@ -1,4 +1,3 @@
-import { createHmac, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { parseScramVerifier } from '../protocol/scram.js';
 import type { DocFusionConfig } from './config-types.js';
@@ -63,7 +62,9 @@ export class UpstreamCredentialStore implements CredentialStore {
   }
 
   async lookup(user: string): Promise<StoredSecret | null> {
-    const result = await this.pool.query<{ usename: string; passwd: string | null }>(this.query, [user]);
+    const result = await this.pool.query<{ usename: string; passwd: string | null }>(this.query, [
+      user,
+    ]);
     const passwd = result.rows[0]?.passwd;
     return passwd == null ? null : parseStoredSecret(passwd);
   }
@@ -93,14 +94,4 @@ export class ConfigCredentialStore implements CredentialStore {
   close(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-const mockSecret = randomBytes(32);
-
-/**
- * A stable fake SCRAM salt for a user that does not exist, so a client cannot tell an unknown
- * user from a wrong password (Postgres does the same with its mock authentication).
- */
-export function mockScramSalt(user: string): Buffer {
-  return createHmac('sha256', mockSecret).update(user).digest().subarray(0, 16);
 }

@@ -76,14 +76,18 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<R
         await chown(tmp, runAs.uid, runAs.gid);
         await chown(pwfile, runAs.uid, runAs.gid);
       }
-      await run(bin.initdb, [
-        `--pgdata=${clusterDir}`,
-        `--username=${options.user}`,
-        `--pwfile=${pwfile}`,
-        '--auth=scram-sha-256',
-        '--encoding=UTF8',
-        '--locale=C',
-      ], runAs);
+      await run(
+        bin.initdb,
+        [
+          `--pgdata=${clusterDir}`,
+          `--username=${options.user}`,
+          `--pwfile=${pwfile}`,
+          '--auth=scram-sha-256',
+          '--encoding=UTF8',
+          '--locale=C',
+        ],
+        runAs,
+      );
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
@@ -91,15 +95,19 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<R
 
   log.info({ port }, 'starting embedded Postgres');
   const logFile = path.join(clusterDir, 'postgres.log');
-  await run(bin.pg_ctl, [
-    'start',
-    '--wait',
-    '--timeout=60',
-    `--pgdata=${clusterDir}`,
-    `--log=${logFile}`,
-    // Loopback TCP only, no Unix socket (its default directory may not exist or be shared).
-    `--options=-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
-  ], runAs).catch((error: unknown) => {
+  await run(
+    bin.pg_ctl,
+    [
+      'start',
+      '--wait',
+      '--timeout=60',
+      `--pgdata=${clusterDir}`,
+      `--log=${logFile}`,
+      // Loopback TCP only, no Unix socket (its default directory may not exist or be shared).
+      `--options=-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
+    ],
+    runAs,
+  ).catch((error: unknown) => {
     throw new Error(`embedded Postgres did not start on port ${port}; see ${logFile}`, {
       cause: error,
     });
@@ -180,7 +188,8 @@ function run(file: string, args: string[], runAs: RunAs | undefined): Promise<vo
       args,
       { ...(runAs ?? {}), env: { ...process.env, LC_ALL: 'C' } },
       (error, _stdout, stderr) => {
-        if (error) reject(new Error(`${path.basename(file)} failed: ${stderr.trim() || error.message}`));
+        if (error)
+          reject(new Error(`${path.basename(file)} failed: ${stderr.trim() || error.message}`));
         else resolve();
       },
     );

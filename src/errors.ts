@@ -13,7 +13,11 @@ export function clientSafe(error: unknown, fatal = false): PgError {
 }
 
 export function fatal(code: string, message: string, hint?: string): PgError {
-  return new PgError(code, message, hint === undefined ? { severity: 'FATAL' } : { severity: 'FATAL', hint });
+  return new PgError(
+    code,
+    message,
+    hint === undefined ? { severity: 'FATAL' } : { severity: 'FATAL', hint },
+  );
 }
 
 /** Errors from the network layer (ECONNRESET and friends) that mean "the peer went away". */
@@ -21,13 +25,26 @@ export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return (
     typeof code === 'string' &&
-    ['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTCONN', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END'].includes(code)
+    [
+      'ECONNRESET',
+      'EPIPE',
+      'ECONNREFUSED',
+      'ETIMEDOUT',
+      'EHOSTUNREACH',
+      'ENOTCONN',
+      'ERR_STREAM_DESTROYED',
+      'ERR_STREAM_WRITE_AFTER_END',
+    ].includes(code)
   );
 }
 
 /** 57P01, what Postgres sends on a shutdown. */
 export function adminShutdown(): PgError {
-  return new PgError(SqlState.AdminShutdown, 'terminating connection due to administrator command', {
-    severity: 'FATAL',
-  });
+  return new PgError(
+    SqlState.AdminShutdown,
+    'terminating connection due to administrator command',
+    {
+      severity: 'FATAL',
+    },
+  );
 }

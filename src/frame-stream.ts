@@ -52,7 +52,7 @@ export class FrameStream {
       const frame = this.reader.next();
       if (frame) return Promise.resolve(frame);
     } catch (error) {
-      return Promise.reject(error as Error);
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };

@@ -25,7 +25,8 @@ export class HttpServer {
     this.server = http.createServer((request, response) => {
       this.handle(request, response).catch((error: unknown) => {
         options.log.error({ err: error }, 'http handler failed');
-        if (!response.headersSent) send(response, 500, { error: { code: 'internal', message: 'internal error' } });
+        if (!response.headersSent)
+          send(response, 500, { error: { code: 'internal', message: 'internal error' } });
       });
     });
   }
@@ -58,19 +59,30 @@ export class HttpServer {
     });
   }
 
-  private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+  private async handle(
+    request: http.IncomingMessage,
+    response: http.ServerResponse,
+  ): Promise<void> {
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       send(response, 405, { error: { code: 'method_not_allowed', message: 'use GET' } });
       return;
     }
     if (path === '/healthz') {
-      send(response, 200, { status: 'ok', version: VERSION, sessions: this.options.proxy.sessions.size });
+      send(response, 200, {
+        status: 'ok',
+        version: VERSION,
+        sessions: this.options.proxy.sessions.size,
+      });
       return;
     }
     if (path === '/readyz') {
       const probe = await this.probe();
-      send(response, probe.ok ? 200 : 503, probe.ok ? { status: 'ready' } : { status: 'unavailable', reason: probe.reason });
+      send(
+        response,
+        probe.ok ? 200 : 503,
+        probe.ok ? { status: 'ready' } : { status: 'unavailable', reason: probe.reason },
+      );
       return;
     }
     send(response, 404, { error: { code: 'not_found', message: `no route ${path ?? ''}` } });
@@ -83,7 +95,10 @@ export class HttpServer {
     if (!this.options.proxy.listening) {
       result = { ok: false, reason: 'not accepting connections' };
     } else {
-      const client = new pg.Client({ connectionString: this.options.upstreamUrl, connectionTimeoutMillis: 2000 });
+      const client = new pg.Client({
+        connectionString: this.options.upstreamUrl,
+        connectionTimeoutMillis: 2000,
+      });
       client.on('error', () => undefined);
       try {
         await client.connect();
@@ -102,6 +117,10 @@ export class HttpServer {
 
 function send(response: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   response.end(text);
 }

@@ -7,24 +7,50 @@ import type { ServerContext } from './server-context.js';
 const TEXT_OID = 25;
 
 /** The full reply (through ReadyForQuery) to a statement the proxy answers itself. */
-export function answerLocal(command: LocalCommand, ctx: ServerContext, txStatus: TransactionStatusByte): Buffer {
+export function answerLocal(
+  command: LocalCommand,
+  ctx: ServerContext,
+  txStatus: TransactionStatusByte,
+): Buffer {
   if (txStatus === TransactionStatus.Failed) {
     return reply(
-      [be.errorFromPgError(new PgError('25P02', 'current transaction is aborted, commands ignored until end of transaction block'))],
+      [
+        be.errorFromPgError(
+          new PgError(
+            '25P02',
+            'current transaction is aborted, commands ignored until end of transaction block',
+          ),
+        ),
+      ],
       txStatus,
     );
   }
   const value = showSetting(command.setting, ctx);
   if (value === undefined) {
     return reply(
-      [be.errorFromPgError(new PgError('42704', `unrecognized configuration parameter "docfusion.${command.setting}"`))],
+      [
+        be.errorFromPgError(
+          new PgError(
+            '42704',
+            `unrecognized configuration parameter "docfusion.${command.setting}"`,
+          ),
+        ),
+      ],
       txStatus,
     );
   }
   return reply(
     [
       be.rowDescription([
-        { name: `docfusion.${command.setting}`, tableOid: 0, columnAttr: 0, typeOid: TEXT_OID, typeSize: -1, typeModifier: -1, format: 0 },
+        {
+          name: `docfusion.${command.setting}`,
+          tableOid: 0,
+          columnAttr: 0,
+          typeOid: TEXT_OID,
+          typeSize: -1,
+          typeModifier: -1,
+          format: 0,
+        },
       ]),
       be.dataRow([value]),
       be.commandComplete('SHOW'),

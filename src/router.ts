@@ -4,10 +4,12 @@
  * (`plan` arrives with the DocFusion planner.)
  */
 export type Route =
-  | { readonly kind: 'passthrough' }
-  | { readonly kind: 'local'; readonly command: LocalCommand };
+  { readonly kind: 'passthrough' } | { readonly kind: 'local'; readonly command: LocalCommand };
 
-export type LocalCommand = { readonly kind: 'show'; readonly setting: string };
+export interface LocalCommand {
+  readonly kind: 'show';
+  readonly setting: string;
+}
 
 const PASSTHROUGH: Route = { kind: 'passthrough' };
 const SHOW_DOCFUSION = /^\s*show\s+docfusion\.([a-z_]+)\s*;?\s*$/i;
@@ -20,7 +22,8 @@ export function routeQuery(body: Buffer): Route {
   if (!mentionsDocfusion(body)) return PASSTHROUGH;
   const sql = body.toString('utf8', 0, Math.max(0, body.length - 1));
   const show = SHOW_DOCFUSION.exec(sql);
-  if (show?.[1] !== undefined) return { kind: 'local', command: { kind: 'show', setting: show[1].toLowerCase() } };
+  if (show?.[1] !== undefined)
+    return { kind: 'local', command: { kind: 'show', setting: show[1].toLowerCase() } };
   return PASSTHROUGH;
 }
 

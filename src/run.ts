@@ -14,11 +14,18 @@ export interface RunningDocFusion {
 }
 
 /** Start everything: the embedded Postgres when no upstream is configured, the proxy, HTTP. */
-export async function startDocFusion(config: DocFusionConfig, log: Logger): Promise<RunningDocFusion> {
+export async function startDocFusion(
+  config: DocFusionConfig,
+  log: Logger,
+): Promise<RunningDocFusion> {
   let embedded: RunningEmbedded | undefined;
   let upstreamUrl = config.upstream;
   if (upstreamUrl === null) {
-    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, ...config.embedded, logger: log });
+    embedded = await startEmbeddedPostgres({
+      dataDir: config.dataDir,
+      ...config.embedded,
+      logger: log,
+    });
     upstreamUrl = embedded.url;
   }
   try {
@@ -47,20 +54,31 @@ export async function startDocFusion(config: DocFusionConfig, log: Logger): Prom
   }
 }
 
-/** The CLI's main: run until SIGTERM/SIGINT, then shut down gracefully. */
+/**
+ * The CLI's main: run until SIGTERM/SIGINT, then shut down gracefully. The handlers are
+ * installed before anything starts, so a signal during startup still stops cleanly.
+ */
 export async function runServer(config: DocFusionConfig, log: Logger): Promise<void> {
-  const running = await startDocFusion(config, log);
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      log.info({ signal }, 'received signal, shutting down');
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      running.stop().then(resolve, (error: unknown) => {
-        log.error({ err: error }, 'error during shutdown');
-        resolve();
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+  let signalled: (() => void) | undefined;
+  const stopRequested = new Promise<void>((resolve) => {
+    signalled = resolve;
   });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, 'received signal, shutting down');
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    signalled?.();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  let running: RunningDocFusion;
+  try {
+    running = await startDocFusion(config, log);
+  } catch (error) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    throw error;
+  }
+  await stopRequested;
+  await running.stop();
 }

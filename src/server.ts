@@ -5,7 +5,11 @@ import type { Logger } from 'pino';
 import { CancelRegistry } from './cancel-registry.js';
 import type { DocFusionConfig } from './config-types.js';
 import { adminShutdown } from './errors.js';
-import { ConfigCredentialStore, UpstreamCredentialStore, type CredentialStore } from './credentials.js';
+import {
+  ConfigCredentialStore,
+  UpstreamCredentialStore,
+  type CredentialStore,
+} from './credentials.js';
 import { Session } from './session.js';
 import type { ServerContext } from './server-context.js';
 import { DedicatedUpstreams, type UpstreamProvider } from './upstream-provider.js';
@@ -45,7 +49,8 @@ export class ProxyServer {
       cancels: new CancelRegistry(),
       tls: loadTls(config),
       admitClient: (session) => {
-        if (!this.accepting || this.admitted.size >= config.limits.maxClientConnections) return false;
+        if (!this.accepting || this.admitted.size >= config.limits.maxClientConnections)
+          return false;
         this.admitted.add(session);
         return true;
       },
@@ -61,13 +66,28 @@ export class ProxyServer {
   }
 
   /** Start listening; `upstreamUrl` is the admin URL of the upstream (embedded or DATABASE_URL). */
-  static async start(config: DocFusionConfig, upstreamUrl: string, log: Logger): Promise<ProxyServer> {
+  static async start(
+    config: DocFusionConfig,
+    upstreamUrl: string,
+    log: Logger,
+  ): Promise<ProxyServer> {
     const upstream = parseUpstreamUrl(upstreamUrl);
     const credentials =
       config.auth.source === 'config'
         ? new ConfigCredentialStore(config)
-        : new UpstreamCredentialStore(upstream.endpoint, upstream.admin, config.auth.query, config.upstreamConnect.timeoutMs);
-    const proxy = new ProxyServer(config, upstream, log, credentials, new DedicatedUpstreams(config));
+        : new UpstreamCredentialStore(
+            upstream.endpoint,
+            upstream.admin,
+            config.auth.query,
+            config.upstreamConnect.timeoutMs,
+          );
+    const proxy = new ProxyServer(
+      config,
+      upstream,
+      log,
+      credentials,
+      new DedicatedUpstreams(config),
+    );
     await new Promise<void>((resolve, reject) => {
       proxy.server.once('error', reject);
       proxy.server.listen(config.listen.port, config.listen.host, () => {
@@ -78,7 +98,10 @@ export class ProxyServer {
     proxy.server.on('error', (error) => {
       log.error({ err: error }, 'listener error');
     });
-    log.info({ listen: proxy.address(), tls: proxy.ctx.tls !== undefined }, 'DocFusionDB accepting connections');
+    log.info(
+      { listen: proxy.address(), tls: proxy.ctx.tls !== undefined },
+      'DocFusionDB accepting connections',
+    );
     return proxy;
   }
 
@@ -122,9 +145,11 @@ export class ProxyServer {
     if (!this.accepting) return;
     this.accepting = false;
     this.log.info({ sessions: this.sessions.size, graceMs }, 'shutting down');
-    const closed = new Promise<void>((resolve) => this.server.close(() => {
-      resolve();
-    }));
+    const closed = new Promise<void>((resolve) =>
+      this.server.close(() => {
+        resolve();
+      }),
+    );
     for (const session of [...this.sessions]) session.drain();
     if (this.sessions.size > 0) {
       let timer: NodeJS.Timeout | undefined;

@@ -80,7 +80,10 @@ export class Session {
     private readonly ctx: ServerContext,
   ) {
     this.socket = socket;
-    this.log = ctx.log.child({ session: this.id, client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` });
+    this.log = ctx.log.child({
+      session: this.id,
+      client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
+    });
     socket.setNoDelay(true);
     socket.on('error', (error) => {
       this.log.debug({ err: error }, 'client socket error');
@@ -173,7 +176,9 @@ export class Session {
       this.terminate(undefined);
     } else if (error instanceof PgError) {
       this.log.info({ code: error.code }, error.message);
-      this.terminate(new PgError(error.code, error.message, { severity: 'FATAL', ...optional(error) }));
+      this.terminate(
+        new PgError(error.code, error.message, { severity: 'FATAL', ...optional(error) }),
+      );
     } else {
       this.log.error({ err: error }, 'internal error; closing session');
       this.terminate(clientSafe(error, true));
@@ -212,9 +217,13 @@ export class Session {
         continue;
       }
       if (this.ctx.config.tls.require && !secure) {
-        throw new PgError(SqlState.InvalidAuthorizationSpecification, 'SSL connection is required', {
-          severity: 'FATAL',
-        });
+        throw new PgError(
+          SqlState.InvalidAuthorizationSpecification,
+          'SSL connection is required',
+          {
+            severity: 'FATAL',
+          },
+        );
       }
       await this.startup(packet.params, packet.minor);
       return;
@@ -245,7 +254,11 @@ export class Session {
   private async startup(params: ReadonlyMap<string, string>, minor: number): Promise<void> {
     const user = params.get('user') ?? '';
     if (user === '') {
-      throw new PgError(SqlState.InvalidAuthorizationSpecification, 'no PostgreSQL user name specified in startup packet', { severity: 'FATAL' });
+      throw new PgError(
+        SqlState.InvalidAuthorizationSpecification,
+        'no PostgreSQL user name specified in startup packet',
+        { severity: 'FATAL' },
+      );
     }
     this.user = user;
     this.database = params.get('database') ?? user;
@@ -257,16 +270,25 @@ export class Session {
       else if (key !== 'user' && key !== 'database') forwarded.set(key, value);
     }
     if (forwarded.has('replication')) {
-      throw new PgError(SqlState.FeatureNotSupported, 'replication connections are not supported by DocFusionDB', { severity: 'FATAL' });
+      throw new PgError(
+        SqlState.FeatureNotSupported,
+        'replication connections are not supported by DocFusionDB',
+        { severity: 'FATAL' },
+      );
     }
     if (minor > 0 || unrecognized.length > 0) {
       // We speak protocol 3.0 and no protocol extensions (yet).
       this.socket.write(be.negotiateProtocolVersion(0, unrecognized));
     }
-    this.log.info({ user, database: this.database, application_name: this.applicationName }, 'client startup');
+    this.log.info(
+      { user, database: this.database, application_name: this.applicationName },
+      'client startup',
+    );
 
     if (!this.ctx.admitClient(this)) {
-      throw new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL' });
+      throw new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', {
+        severity: 'FATAL',
+      });
     }
 
     const verified = await authenticateClient({
@@ -301,22 +323,39 @@ export class Session {
     });
     const key = this.ctx.cancels.register(this);
     this.backendPid = key.processId;
-    const hello: Buffer[] = [...upstream.loginFrames, be.backendKeyData(key.processId, key.secretKey), be.readyForQuery(TransactionStatus.Idle)];
+    const hello: Buffer[] = [
+      ...upstream.loginFrames,
+      be.backendKeyData(key.processId, key.secretKey),
+      be.readyForQuery(TransactionStatus.Idle),
+    ];
     this.socket.write(Buffer.concat(hello));
     this.log.info({ upstreamPid: upstream.processId }, 'session ready');
   }
 
   /** Who to log in upstream as, and with what. */
-  private upstreamLogin(verified: UpstreamCredentials): { user: string; credentials: UpstreamCredentials } {
+  private upstreamLogin(verified: UpstreamCredentials): {
+    user: string;
+    credentials: UpstreamCredentials;
+  } {
     const mapped = this.ctx.config.databases[this.database];
     if (mapped?.user !== undefined) {
       return {
         user: mapped.user,
-        credentials: mapped.password === undefined ? { kind: 'none' } : { kind: 'password', password: mapped.password },
+        credentials:
+          mapped.password === undefined
+            ? { kind: 'none' }
+            : { kind: 'password', password: mapped.password },
       };
     }
-    if (verified.kind === 'none' && this.user === this.ctx.upstream.admin.user && this.ctx.upstream.admin.password !== undefined) {
-      return { user: this.user, credentials: { kind: 'password', password: this.ctx.upstream.admin.password } };
+    if (
+      verified.kind === 'none' &&
+      this.user === this.ctx.upstream.admin.user &&
+      this.ctx.upstream.admin.password !== undefined
+    ) {
+      return {
+        user: this.user,
+        credentials: { kind: 'password', password: this.ctx.upstream.admin.password },
+      };
     }
     return { user: this.user, credentials: verified };
   }
@@ -327,8 +366,7 @@ export class Session {
     const upstream = this.upstream;
     if (!upstream) return;
     let out: Buffer[] | undefined; // set once the chunk can no longer be forwarded as is
-    for (let i = 0; i < frames.length; i++) {
-      const frame = frames[i] as Frame;
+    for (const [i, frame] of frames.entries()) {
       const type = frame.type;
       if (type === FrontendCode.Terminate) {
         this.flushTo(upstream, frames, i, out, chunk);
@@ -365,14 +403,22 @@ export class Session {
   }
 
   /** Write frames [0, end) upstream: the chunk itself when it is exactly those frames. */
-  private flushTo(upstream: UpstreamConnection, frames: Frame[], end: number, out: Buffer[] | undefined, chunk: Buffer): void {
+  private flushTo(
+    upstream: UpstreamConnection,
+    frames: Frame[],
+    end: number,
+    out: Buffer[] | undefined,
+    chunk: Buffer,
+  ): void {
     let data: Buffer;
     if (out) {
       if (out.length === 0) return;
-      data = out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out);
+      data = Buffer.concat(out);
     } else {
       if (end === 0) return;
-      data = coversExactly(frames, end, chunk) ? chunk : Buffer.concat(frames.slice(0, end).map((f) => f.raw));
+      data = coversExactly(frames, end, chunk)
+        ? chunk
+        : Buffer.concat(frames.slice(0, end).map((f) => f.raw));
     }
     if (!upstream.write(data)) {
       this.stream.pause();
@@ -384,8 +430,7 @@ export class Session {
 
   private fromUpstream(frames: Frame[], chunk: Buffer): void {
     let start = 0;
-    for (let i = 0; i < frames.length; i++) {
-      const frame = frames[i] as Frame;
+    for (const [i, frame] of frames.entries()) {
       switch (frame.type) {
         case BackendCode.ReadyForQuery: {
           this.txStatus = (frame.body[0] ?? TransactionStatus.Idle) as TransactionStatusByte;
@@ -407,7 +452,10 @@ export class Session {
           if (frame.body.includes('SFATAL\0') || frame.body.includes('SPANIC\0')) {
             const fields = decodeErrorFields(frame.body);
             this.upstreamSentFatal = true;
-            this.log.warn({ code: fields.get('C') }, `upstream sent FATAL: ${fields.get('M') ?? ''}`);
+            this.log.warn(
+              { code: fields.get('C') },
+              `upstream sent FATAL: ${fields.get('M') ?? ''}`,
+            );
           }
           break;
         default:
@@ -455,10 +503,14 @@ export class Session {
       return;
     }
     this.terminate(
-      new PgError(SqlState.ConnectionFailure, 'the upstream Postgres connection closed unexpectedly', {
-        severity: 'FATAL',
-        hint: 'The server may have been restarted or the backend terminated; reconnect.',
-      }),
+      new PgError(
+        SqlState.ConnectionFailure,
+        'the upstream Postgres connection closed unexpectedly',
+        {
+          severity: 'FATAL',
+          hint: 'The server may have been restarted or the backend terminated; reconnect.',
+        },
+      ),
     );
   }
 }

@@ -1,7 +1,11 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { FrameReader, type Frame } from '../protocol/frame-reader.js';
-import { BackendCode, TransactionStatus, type TransactionStatusByte } from '../protocol/message-codes.js';
+import {
+  BackendCode,
+  TransactionStatus,
+  type TransactionStatusByte,
+} from '../protocol/message-codes.js';
 import * as fe from '../protocol/frontend-encoders.js';
 import {
   decodeAuthentication,
@@ -102,7 +106,10 @@ export class UpstreamConnection {
 
   static async connect(login: UpstreamLogin, log: Logger): Promise<UpstreamConnection> {
     const socket = await openSocket(login.endpoint, login.connectTimeoutMs);
-    const stream = new FrameStream(socket, new FrameReader({ maxMessageSize: MAX_BACKEND_MESSAGE }));
+    const stream = new FrameStream(
+      socket,
+      new FrameReader({ maxMessageSize: MAX_BACKEND_MESSAGE }),
+    );
     const timer = setTimeout(() => {
       socket.destroy(new Error(`upstream login timed out after ${login.connectTimeoutMs} ms`));
     }, login.connectTimeoutMs);
@@ -168,7 +175,9 @@ export class UpstreamConnection {
             return connection;
           }
           default:
-            throw new Error(`unexpected message 0x${frame.type.toString(16)} from upstream during login`);
+            throw new Error(
+              `unexpected message 0x${frame.type.toString(16)} from upstream during login`,
+            );
         }
       }
     } catch (error) {
@@ -244,7 +253,11 @@ function openSocket(endpoint: UpstreamEndpoint, timeoutMs: number): Promise<net.
     socket.setKeepAlive(true, 60_000);
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(Object.assign(new Error(`connect to ${endpoint.host}:${endpoint.port} timed out`), { code: 'ETIMEDOUT' }));
+      reject(
+        Object.assign(new Error(`connect to ${endpoint.host}:${endpoint.port} timed out`), {
+          code: 'ETIMEDOUT',
+        }),
+      );
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -288,11 +301,19 @@ function answerAuthentication(
     }
     case 'sasl': {
       if (!request.mechanisms.includes('SCRAM-SHA-256')) {
-        throw new PgError(SqlState.FeatureNotSupported, `upstream offers no supported SASL mechanism (${request.mechanisms.join(', ')})`, { severity: 'FATAL' });
+        throw new PgError(
+          SqlState.FeatureNotSupported,
+          `upstream offers no supported SASL mechanism (${request.mechanisms.join(', ')})`,
+          { severity: 'FATAL' },
+        );
       }
       let session: ScramClientSession;
       if (creds.kind === 'password') session = new ScramClientSession({ password: creds.password });
-      else if (creds.kind === 'scram-keys') session = new ScramClientSession({ clientKey: creds.clientKey, serverKey: creds.serverKey });
+      else if (creds.kind === 'scram-keys')
+        session = new ScramClientSession({
+          clientKey: creds.clientKey,
+          serverKey: creds.serverKey,
+        });
       else throw missing('a SCRAM-SHA-256 password');
       return {
         scram: session,
@@ -301,12 +322,19 @@ function answerAuthentication(
     }
     case 'sasl-continue':
       if (!scram) throw new Error('SASLContinue without SASL');
-      return { scram, message: fe.saslResponse(Buffer.from(scram.handleServerFirst(request.data))) };
+      return {
+        scram,
+        message: fe.saslResponse(Buffer.from(scram.handleServerFirst(request.data))),
+      };
     case 'sasl-final':
       if (!scram) throw new Error('SASLFinal without SASL');
       scram.verifyServerFinal(request.data);
       return { scram };
     default:
-      throw new PgError(SqlState.FeatureNotSupported, `upstream asked for an unsupported authentication method`, { severity: 'FATAL' });
+      throw new PgError(
+        SqlState.FeatureNotSupported,
+        `upstream asked for an unsupported authentication method`,
+        { severity: 'FATAL' },
+      );
   }
 }

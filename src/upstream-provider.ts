@@ -85,7 +85,10 @@ export async function connectWithRetry(
       }
       const ceiling = Math.min(backoffMaxMs, backoffInitialMs * 2 ** attempt);
       const delay = ceiling / 2 + Math.random() * (ceiling / 2);
-      log.warn({ upstream: where, attempt: attempt + 1, delayMs: Math.round(delay) }, 'upstream connect failed, retrying');
+      log.warn(
+        { upstream: where, attempt: attempt + 1, delayMs: Math.round(delay) },
+        'upstream connect failed, retrying',
+      );
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

@@ -14,7 +14,10 @@ describe('smoke', () => {
   test('pg connects through the proxy with SCRAM and runs queries', async () => {
     const client = new pg.Client({ connectionString: proxy.url() });
     await client.connect();
-    const r = await client.query<{ u: string; n: number }>('SELECT current_user AS u, $1::int AS n', [42]);
+    const r = await client.query<{ u: string; n: number }>(
+      'SELECT current_user AS u, $1::int AS n',
+      [42],
+    );
     expect(r.rows).toEqual([{ u: 'docfusion', n: 42 }]);
     const show = await client.query<{ 'docfusion.version': string }>('SHOW docfusion.version');
     expect(show.rows[0]?.['docfusion.version']).toMatch(/^\d+\.\d+\.\d+/);

@@ -5,7 +5,9 @@ import { defaultConfig } from '../../src/config.js';
 import type { DocFusionConfig } from '../../src/config-types.js';
 import { startDocFusion, type RunningDocFusion } from '../../src/run.js';
 
-export type DeepPartial<T> = { -readonly [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type DeepPartial<T> = {
+  -readonly [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K];
+};
 
 export interface TestProxy {
   readonly running: RunningDocFusion;
@@ -36,7 +38,11 @@ export async function startProxy(overrides: DeepPartial<DocFusionConfig> = {}): 
     ...overrides,
     upstream,
     listen: { host: '127.0.0.1', port: 0, ...overrides.listen },
-    http: { enabled: true, ...overrides.http, listen: { host: '127.0.0.1', port: 0, ...overrides.http?.listen } },
+    http: {
+      enabled: true,
+      ...overrides.http,
+      listen: { host: '127.0.0.1', port: 0, ...overrides.http?.listen },
+    },
     auth: { ...base.auth, ...overrides.auth },
     tls: { ...base.tls, ...overrides.tls },
     limits: { ...base.limits, ...overrides.limits },
@@ -54,7 +60,11 @@ export async function startProxy(overrides: DeepPartial<DocFusionConfig> = {}): 
     port,
     httpPort: running.http?.address().port ?? 0,
     upstreamUrl: upstream,
-    url: (user = decodeURIComponent(admin.username), password = decodeURIComponent(admin.password), database = admin.pathname.slice(1)) =>
+    url: (
+      user = decodeURIComponent(admin.username),
+      password = decodeURIComponent(admin.password),
+      database = admin.pathname.slice(1),
+    ) =>
       `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
     stop: (graceMs = 2000) => running.stop(graceMs),
   };
