@@ -30,6 +30,8 @@ Options:
 
 Environment only:
   DOCFUSION_PASSWORD     password of the embedded Postgres (default "docfusion")
+  DOCFUSION_POOL_MODE    pool.mode: session | transaction (session)
+  DOCFUSION_POOL_SIZE    pool.size: upstream connections per (database, user) pool (20)
 
 IPv6 addresses go in brackets: --listen [::1]:6432. Empty environment variables are ignored.
 
@@ -82,7 +84,9 @@ async function main(argv: readonly string[]): Promise<number> {
     logger.info({ version: VERSION, configFile }, 'starting DocFusionDB');
     // Loaded lazily: --help, --print-config and hash-password need none of the server.
     const { runServer } = await import('./run.js');
-    await runServer(config, logger);
+    await runServer(config, logger, {
+      reloadConfig: () => loadConfig({ argv, env: process.env }).config,
+    });
     return 0;
   } catch (error) {
     logger.fatal({ err: error }, 'DocFusionDB failed');

@@ -15,6 +15,30 @@ export interface ConfigUser {
   readonly password: string;
 }
 
+export type PoolMode = 'session' | 'transaction';
+
+/** Pool settings; `pool` holds the defaults, databases and users may override mode and size. */
+export interface PoolSettings {
+  /** `session`: a client keeps its upstream connection until it disconnects. `transaction`: only for each transaction. */
+  readonly mode: PoolMode;
+  /** Upstream connections per (database, user) pool. */
+  readonly size: number;
+  /** Idle connections kept open per pool, once the pool exists. */
+  readonly minIdle: number;
+  /** How long a client may wait for a connection before FATAL 53300. */
+  readonly maxClientWaitMs: number;
+  /** Idle connections above min_idle are closed after this long. */
+  readonly serverIdleTimeoutMs: number;
+  /** Connections are closed once this old, when next released (0 = never). */
+  readonly serverLifetimeMs: number;
+  /** A connection idle this long is checked (empty query) before reuse. */
+  readonly serverCheckDelayMs: number;
+  /** Run when a session-mode client leaves, before the connection is reused (empty = none). */
+  readonly resetQuery: string;
+  /** Prepared statements kept per upstream connection in transaction mode (LRU). */
+  readonly maxPreparedStatements: number;
+}
+
 export interface DatabaseTarget {
   /** Upstream database name (defaults to the client's database name). */
   readonly dbname?: string;
@@ -24,6 +48,14 @@ export interface DatabaseTarget {
   /** Upstream credentials used for this database when auth.source is `config`. */
   readonly user?: string;
   readonly password?: string;
+  readonly poolMode?: PoolMode;
+  readonly poolSize?: number;
+}
+
+/** Per-user overrides of the pool mode and size. */
+export interface UserPoolOverride {
+  readonly poolMode?: PoolMode;
+  readonly poolSize?: number;
 }
 
 export interface DocFusionConfig {
@@ -69,6 +101,22 @@ export interface DocFusionConfig {
     readonly retries: number;
     readonly backoffInitialMs: number;
     readonly backoffMaxMs: number;
+  };
+  readonly pool: PoolSettings;
+  /** Pool overrides per user name. */
+  readonly poolUsers: Readonly<Record<string, UserPoolOverride>>;
+  readonly timeouts: {
+    /** A statement running longer is cancelled (57014); 0 = off. */
+    readonly queryMs: number;
+    /** A client idle inside a transaction longer is disconnected with 25P03; 0 = off. */
+    readonly idleInTransactionMs: number;
+    /** A client idle (outside a transaction) longer is disconnected; 0 = off. */
+    readonly clientIdleMs: number;
+  };
+  /** The admin console: the virtual database `docfusion_admin`. */
+  readonly admin: {
+    /** Users allowed to connect to docfusion_admin (they authenticate like any user). */
+    readonly users: readonly string[];
   };
   readonly shutdown: {
     /** How long running statements may finish after SIGTERM before clients get 57P01. */

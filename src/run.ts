@@ -9,14 +9,22 @@ export interface RunningDocFusion {
   readonly http: HttpServer | undefined;
   /** The upstream admin URL (embedded or configured). */
   readonly upstreamUrl: string;
+  /** Resolves when the admin console asks for SHUTDOWN. */
+  readonly shutdownRequested: Promise<void>;
   /** Graceful stop: see ProxyServer.shutdown; then the embedded Postgres stops. */
   stop(graceMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Re-reads the configuration (RELOAD, SIGHUP). */
+  readonly reloadConfig?: () => DocFusionConfig;
 }
 
 /** Start everything: the embedded Postgres when no upstream is configured, the proxy, HTTP. */
 export async function startDocFusion(
   config: DocFusionConfig,
   log: Logger,
+  options: StartOptions = {},
 ): Promise<RunningDocFusion> {
   let embedded: RunningEmbedded | undefined;
   let upstreamUrl = config.upstream;
@@ -28,8 +36,16 @@ export async function startDocFusion(
     });
     upstreamUrl = embedded.url;
   }
+  let requestShutdown: () => void = () => undefined;
+  const shutdownRequested = new Promise<void>((resolve) => {
+    requestShutdown = resolve;
+  });
   try {
-    const proxy = await ProxyServer.start(config, upstreamUrl, log);
+    const proxy = await ProxyServer.start(config, upstreamUrl, log, {
+      ...(options.reloadConfig ? { reloadConfig: options.reloadConfig } : {}),
+      onShutdownRequest: requestShutdown,
+      ...(embedded ? { embeddedUser: config.embedded.user } : {}),
+    });
     const http = config.http.enabled
       ? await HttpServer.start({ ...config.http.listen, proxy, upstreamUrl, log })
       : undefined;
@@ -38,7 +54,8 @@ export async function startDocFusion(
       proxy,
       http,
       upstreamUrl,
-      stop: (graceMs = config.shutdown.graceMs) => {
+      shutdownRequested,
+      stop: (graceMs = proxy.config.shutdown.graceMs) => {
         stopping ??= (async () => {
           await proxy.shutdown(graceMs);
           await http?.close();
@@ -55,30 +72,45 @@ export async function startDocFusion(
 }
 
 /**
- * The CLI's main: run until SIGTERM/SIGINT, then shut down gracefully. The handlers are
- * installed before anything starts, so a signal during startup still stops cleanly.
+ * The CLI's main: run until SIGTERM/SIGINT (or SHUTDOWN from the admin console), then shut down
+ * gracefully; SIGHUP reloads the configuration. The handlers are installed before anything
+ * starts, so a signal during startup still stops cleanly.
  */
-export async function runServer(config: DocFusionConfig, log: Logger): Promise<void> {
+export async function runServer(
+  config: DocFusionConfig,
+  log: Logger,
+  options: StartOptions = {},
+): Promise<void> {
   let signalled: (() => void) | undefined;
   const stopRequested = new Promise<void>((resolve) => {
     signalled = resolve;
   });
+  let running: RunningDocFusion | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     log.info({ signal }, 'received signal, shutting down');
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
     signalled?.();
+  };
+  const onHangup = (): void => {
+    if (!running) return;
+    running.proxy.reload().then(
+      (message) => {
+        log.info(`SIGHUP: ${message}`);
+      },
+      (error: unknown) => {
+        log.error({ err: error }, 'SIGHUP: reload failed; keeping the current configuration');
+      },
+    );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  let running: RunningDocFusion;
+  process.on('SIGHUP', onHangup);
   try {
-    running = await startDocFusion(config, log);
-  } catch (error) {
+    running = await startDocFusion(config, log, options);
+    await Promise.race([stopRequested, running.shutdownRequested]);
+    await running.stop();
+  } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    throw error;
+    process.off('SIGHUP', onHangup);
   }
-  await stopRequested;
-  await running.stop();
 }

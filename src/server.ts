@@ -4,15 +4,16 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { CancelRegistry } from './cancel-registry.js';
 import type { DocFusionConfig } from './config-types.js';
-import { adminShutdown } from './errors.js';
 import {
   ConfigCredentialStore,
   UpstreamCredentialStore,
   type CredentialStore,
 } from './credentials.js';
-import { Session } from './session.js';
+import { adminShutdown } from './errors.js';
+import { PoolManager } from './pool-manager.js';
 import type { ServerContext } from './server-context.js';
-import { DedicatedUpstreams, type UpstreamProvider } from './upstream-provider.js';
+import { Session } from './session.js';
+import { loadParser } from './statement-effects.js';
 import { parseUpstreamUrl, type ParsedUpstream } from './upstream-target.js';
 import { VERSION } from './version.js';
 
@@ -21,35 +22,45 @@ export interface ListenAddress {
   readonly port: number;
 }
 
+export interface ProxyOptions {
+  /** Re-reads the configuration for RELOAD and SIGHUP; without it RELOAD reports an error. */
+  readonly reloadConfig?: () => DocFusionConfig;
+  /** Called by the admin console's SHUTDOWN. */
+  readonly onShutdownRequest?: () => void;
+  /** The embedded cluster's superuser, implicitly an admin of the console. */
+  readonly embeddedUser?: string;
+}
+
 /**
  * The wire-protocol listener: accepts clients, creates a Session per socket, enforces the
- * client limit and runs the graceful shutdown.
+ * client limit, owns the pools, and runs RELOAD and the graceful shutdown.
  */
 export class ProxyServer {
   readonly sessions = new Set<Session>();
   private readonly admitted = new Set<Session>();
   private readonly server: net.Server;
-  private readonly ctx: ServerContext;
+  private readonly ctx: ServerContext & { config: DocFusionConfig; credentials: CredentialStore };
   private accepting = true;
+  private idleWaiters: (() => void)[] = [];
 
   private constructor(
-    readonly config: DocFusionConfig,
+    config: DocFusionConfig,
     readonly upstream: ParsedUpstream,
     private readonly log: Logger,
-    credentials: CredentialStore,
-    upstreams: UpstreamProvider,
+    private readonly options: ProxyOptions,
   ) {
+    const pools = new PoolManager(() => this.ctx.config, log);
     this.ctx = {
       config,
       log,
       version: VERSION,
       upstream,
-      credentials,
-      upstreams,
+      credentials: credentialStore(config, upstream),
+      pools,
       cancels: new CancelRegistry(),
       tls: loadTls(config),
       admitClient: (session) => {
-        if (!this.accepting || this.admitted.size >= config.limits.maxClientConnections)
+        if (!this.accepting || this.admitted.size >= this.ctx.config.limits.maxClientConnections)
           return false;
         this.admitted.add(session);
         return true;
@@ -57,7 +68,16 @@ export class ProxyServer {
       onSessionClosed: (session) => {
         this.sessions.delete(session);
         this.admitted.delete(session);
-        this.maybeIdle();
+        if (this.sessions.size === 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
+      },
+      isAdmin: (user) =>
+        this.ctx.config.admin.users.includes(user) ||
+        user === options.embeddedUser ||
+        (this.ctx.config.admin.users.length === 0 && user === upstream.admin.user),
+      sessions: () => this.sessions,
+      reload: () => this.reload(),
+      requestShutdown: () => {
+        options.onShutdownRequest?.();
       },
     };
     this.server = net.createServer({ noDelay: true }, (socket) => {
@@ -70,24 +90,10 @@ export class ProxyServer {
     config: DocFusionConfig,
     upstreamUrl: string,
     log: Logger,
+    options: ProxyOptions = {},
   ): Promise<ProxyServer> {
-    const upstream = parseUpstreamUrl(upstreamUrl);
-    const credentials =
-      config.auth.source === 'config'
-        ? new ConfigCredentialStore(config)
-        : new UpstreamCredentialStore(
-            upstream.endpoint,
-            upstream.admin,
-            config.auth.query,
-            config.upstreamConnect.timeoutMs,
-          );
-    const proxy = new ProxyServer(
-      config,
-      upstream,
-      log,
-      credentials,
-      new DedicatedUpstreams(config),
-    );
+    await loadParser();
+    const proxy = new ProxyServer(config, parseUpstreamUrl(upstreamUrl), log, options);
     await new Promise<void>((resolve, reject) => {
       proxy.server.once('error', reject);
       proxy.server.listen(config.listen.port, config.listen.host, () => {
@@ -99,10 +105,18 @@ export class ProxyServer {
       log.error({ err: error }, 'listener error');
     });
     log.info(
-      { listen: proxy.address(), tls: proxy.ctx.tls !== undefined },
+      { listen: proxy.address(), tls: proxy.ctx.tls !== undefined, poolMode: config.pool.mode },
       'DocFusionDB accepting connections',
     );
     return proxy;
+  }
+
+  get config(): DocFusionConfig {
+    return this.ctx.config;
+  }
+
+  get pools(): PoolManager {
+    return this.ctx.pools;
   }
 
   address(): ListenAddress {
@@ -115,26 +129,42 @@ export class ProxyServer {
     return this.server.listening && this.accepting;
   }
 
+  /** RELOAD / SIGHUP: users, pool settings, timeouts and limits change without a restart. */
+  async reload(): Promise<string> {
+    if (!this.options.reloadConfig)
+      throw new Error('this server was started without a config source to reload');
+    const next = this.options.reloadConfig();
+    const previous = this.ctx.config;
+    const notes: string[] = [];
+    if (next.listen.host !== previous.listen.host || next.listen.port !== previous.listen.port) {
+      notes.push('listen changed: restart to apply');
+    }
+    if (next.upstream !== previous.upstream) notes.push('upstream changed: restart to apply');
+    const oldStore = this.ctx.credentials;
+    this.ctx.config = next;
+    this.ctx.credentials = credentialStore(next, this.upstream);
+    await oldStore.close();
+    this.ctx.pools.reload();
+    this.log.level = next.log.level;
+    this.log.info({ notes }, 'configuration reloaded');
+    return notes.length === 0
+      ? 'configuration reloaded'
+      : `configuration reloaded; ${notes.join('; ')}`;
+  }
+
   private accept(socket: net.Socket): void {
     if (!this.accepting) {
       socket.destroy();
       return;
     }
     // Sockets that never finish startup are bounded by the startup timeout; cap them too.
-    if (this.sessions.size >= this.config.limits.maxClientConnections * 2 + 64) {
+    if (this.sessions.size >= this.ctx.config.limits.maxClientConnections * 2 + 64) {
       socket.destroy();
       return;
     }
     const session = new Session(socket, this.ctx);
     this.sessions.add(session);
     void session.run();
-  }
-
-  private idleWaiters: (() => void)[] = [];
-
-  private maybeIdle(): void {
-    if (this.sessions.size > 0) return;
-    for (const waiter of this.idleWaiters.splice(0)) waiter();
   }
 
   /**
@@ -160,14 +190,23 @@ export class ProxyServer {
         }),
       ]);
       clearTimeout(timer);
-      for (const session of [...this.sessions]) {
-        session.terminate(adminShutdown());
-      }
+      for (const session of [...this.sessions]) session.terminate(adminShutdown());
     }
     await closed;
-    await this.ctx.upstreams.close();
+    this.ctx.pools.close();
     await this.ctx.credentials.close();
   }
+}
+
+function credentialStore(config: DocFusionConfig, upstream: ParsedUpstream): CredentialStore {
+  return config.auth.source === 'config'
+    ? new ConfigCredentialStore(config)
+    : new UpstreamCredentialStore(
+        upstream.endpoint,
+        upstream.admin,
+        config.auth.query,
+        config.upstreamConnect.timeoutMs,
+      );
 }
 
 function loadTls(config: DocFusionConfig): tls.SecureContext | undefined {

@@ -3,26 +3,24 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { FrameReader, type Frame } from '../protocol/frame-reader.js';
 import {
-  BackendCode,
   FrontendCode,
   TransactionStatus,
   type TransactionStatusByte,
 } from '../protocol/message-codes.js';
 import * as be from '../protocol/backend-encoders.js';
-import { decodeStartupPacket } from '../protocol/frontend-decoders.js';
-import { decodeErrorFields } from '../protocol/backend-decoders.js';
+import { decodeQuery, decodeStartupPacket } from '../protocol/frontend-decoders.js';
 import { PgError, SqlState, protocolViolation } from '../protocol/pg-error.js';
+import { ADMIN_DATABASE, answerAdmin } from './admin-console.js';
 import { authenticateClient } from './client-auth.js';
+import type { PoolMode } from './config-types.js';
 import { adminShutdown, clientSafe, fatal } from './errors.js';
 import { ClosedError, FrameStream } from './frame-stream.js';
 import { answerLocal } from './local-commands.js';
 import { routeQuery } from './router.js';
 import type { ServerContext } from './server-context.js';
-import {
-  UpstreamRefusedError,
-  type UpstreamConnection,
-  type UpstreamCredentials,
-} from './upstream-connection.js';
+import { startupParamState } from './session-params.js';
+import { UpstreamLink } from './upstream-link.js';
+import { UpstreamRefusedError, type UpstreamCredentials } from './upstream-connection.js';
 import { endpointFor } from './upstream-target.js';
 
 /** Frontend message types a client may send once logged in. */
@@ -41,49 +39,45 @@ const RELAYED = new Set<number>([
   FrontendCode.Sync,
 ]);
 
-/** A reply the client is owed, in order: one per Query/Sync/FunctionCall sent upstream, or a local answer. */
-type Pending = { readonly kind: 'upstream' } | { readonly kind: 'local'; readonly bytes: Buffer };
-
 export type SessionState = 'startup' | 'ready' | 'closed';
 
 let nextSessionId = 1;
 
 /**
  * One client connection, from accept to close: TLS negotiation, startup, authentication, the
- * upstream login, then the relay of raw frames in both directions. See
- * docs/connection-lifecycle.md, which follows this file's order.
+ * upstream login, then the relay through an UpstreamLink. See docs/connection-lifecycle.md,
+ * which follows this file's order.
  */
 export class Session {
   readonly id = nextSessionId++;
   readonly log: Logger;
+  readonly connectedAt = Date.now();
+  readonly remote: string;
   state: SessionState = 'startup';
   user = '';
   database = '';
   applicationName = '';
-  readonly connectedAt = Date.now();
+  /** Connected to the admin console (`docfusion_admin`) instead of Postgres. */
+  admin = false;
+  lastActivityAt = Date.now();
   private socket: net.Socket | tls.TLSSocket;
   private readonly stream: FrameStream;
-  private upstream: UpstreamConnection | undefined;
+  private link: UpstreamLink | undefined;
   private backendPid = 0;
-  private readonly pending: Pending[] = [];
-  /** Syncs sent since the last Execute/Query: ignored by Postgres if that statement starts COPY FROM STDIN. */
-  private syncsSinceExecute = 0;
-  private copyIn = false;
-  private txStatus: TransactionStatusByte = TransactionStatus.Idle;
   private draining = false;
   private closing = false;
-  private upstreamSentFatal = false;
   private readonly startupTimer: NodeJS.Timeout;
+  private queryTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private adminQueue: Promise<void> = Promise.resolve();
 
   constructor(
     socket: net.Socket,
     private readonly ctx: ServerContext,
   ) {
     this.socket = socket;
-    this.log = ctx.log.child({
-      session: this.id,
-      client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
-    });
+    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    this.log = ctx.log.child({ session: this.id, client: this.remote });
     socket.setNoDelay(true);
     socket.on('error', (error) => {
       this.log.debug({ err: error }, 'client socket error');
@@ -97,13 +91,25 @@ export class Session {
     }, ctx.config.limits.startupTimeoutMs);
   }
 
-  /** Statements sent upstream whose ReadyForQuery has not come back yet. */
+  /** A statement is in flight upstream. */
   get busy(): boolean {
-    return this.pending.length > 0;
+    return this.link?.busy ?? false;
   }
 
-  get inTransaction(): boolean {
-    return this.txStatus !== TransactionStatus.Idle;
+  get txStatus(): TransactionStatusByte {
+    return this.link?.txStatus ?? TransactionStatus.Idle;
+  }
+
+  get poolMode(): PoolMode | undefined {
+    return this.link?.mode;
+  }
+
+  get upstreamPid(): number | undefined {
+    return this.link?.connection?.processId;
+  }
+
+  get pinned(): string | undefined {
+    return this.link?.pinned;
   }
 
   async run(): Promise<void> {
@@ -117,9 +123,14 @@ export class Session {
     }
     if (this.closing) return;
     this.state = 'ready';
+    this.armTimers();
     this.stream.listen(
       (frames, chunk) => {
-        this.fromClient(frames, chunk);
+        try {
+          this.fromClient(frames, chunk);
+        } catch (error) {
+          this.fail(error);
+        }
       },
       (error) => {
         this.fail(error);
@@ -127,22 +138,15 @@ export class Session {
     );
   }
 
-  /** Ask upstream to cancel the running statement; a no-op when nothing is running. */
+  /** CancelRequest with this session's key: cancel the running statement, if any. */
   cancel(): void {
-    const upstream = this.upstream;
-    if (!upstream || !this.busy || upstream.isClosed) return;
-    this.log.info({ upstreamPid: upstream.processId }, 'forwarding cancel request');
-    upstream.cancel(this.ctx.config.upstreamConnect.timeoutMs).catch((error: unknown) => {
-      this.log.warn({ err: error }, 'could not forward cancel request');
-    });
+    this.link?.cancel(this.ctx.config.upstreamConnect.timeoutMs);
   }
 
   /** Shutdown: end the session now if idle, else as soon as its running statement finishes. */
   drain(): void {
     this.draining = true;
-    if (this.state !== 'ready' || !this.busy) {
-      this.terminate(adminShutdown());
-    }
+    if (this.state !== 'ready' || !this.busy) this.terminate(adminShutdown());
   }
 
   /** Send a FATAL error (if the client can still read it) and close everything. */
@@ -150,12 +154,10 @@ export class Session {
     if (this.closing) return;
     this.closing = true;
     clearTimeout(this.startupTimer);
+    this.clearQueryTimer();
+    this.clearIdleTimer();
     this.ctx.cancels.unregister(this.backendPid);
-    if (this.upstream) {
-      const upstream = this.upstream;
-      this.upstream = undefined;
-      this.ctx.upstreams.release(upstream, false);
-    }
+    this.link?.close();
     if (!this.socket.destroyed) {
       if (error) this.socket.end(be.errorFromPgError(error));
       else this.socket.end();
@@ -177,7 +179,11 @@ export class Session {
     } else if (error instanceof PgError) {
       this.log.info({ code: error.code }, error.message);
       this.terminate(
-        new PgError(error.code, error.message, { severity: 'FATAL', ...optional(error) }),
+        new PgError(error.code, error.message, {
+          severity: 'FATAL',
+          ...(error.hint === undefined ? {} : { hint: error.hint }),
+          ...(error.detail === undefined ? {} : { detail: error.detail }),
+        }),
       );
     } else {
       this.log.error({ err: error }, 'internal error; closing session');
@@ -257,23 +263,23 @@ export class Session {
       throw new PgError(
         SqlState.InvalidAuthorizationSpecification,
         'no PostgreSQL user name specified in startup packet',
-        { severity: 'FATAL' },
+        {
+          severity: 'FATAL',
+        },
       );
     }
     this.user = user;
     this.database = params.get('database') ?? user;
     this.applicationName = params.get('application_name') ?? '';
-    const forwarded = new Map<string, string>();
-    const unrecognized: string[] = [];
-    for (const [key, value] of params) {
-      if (key.startsWith('_pq_.')) unrecognized.push(key);
-      else if (key !== 'user' && key !== 'database') forwarded.set(key, value);
-    }
-    if (forwarded.has('replication')) {
+    const unrecognized = [...params.keys()].filter((key) => key.startsWith('_pq_.'));
+    const settings = new Map([...params].filter(([key]) => !key.startsWith('_pq_.')));
+    if (settings.has('replication')) {
       throw new PgError(
         SqlState.FeatureNotSupported,
         'replication connections are not supported by DocFusionDB',
-        { severity: 'FATAL' },
+        {
+          severity: 'FATAL',
+        },
       );
     }
     if (minor > 0 || unrecognized.length > 0) {
@@ -290,7 +296,7 @@ export class Session {
         severity: 'FATAL',
       });
     }
-
+    const desired = startupParamState(settings);
     const verified = await authenticateClient({
       stream: this.stream,
       send: (message) => this.socket.write(message),
@@ -298,38 +304,55 @@ export class Session {
       method: this.ctx.config.auth.method,
       store: this.ctx.credentials,
     });
-    this.socket.write(be.authenticationOk());
 
-    const upstream = await this.ctx.upstreams.acquire(
-      {
-        endpoint: endpointFor(this.ctx.config, this.ctx.upstream, this.database),
-        ...this.upstreamLogin(verified),
-        params: forwarded,
-      },
-      this.log,
-    );
-    if (this.closing) {
-      this.ctx.upstreams.release(upstream, false);
+    if (this.database === ADMIN_DATABASE) {
+      if (!this.ctx.isAdmin(user)) {
+        throw new PgError(
+          SqlState.InvalidAuthorizationSpecification,
+          `user "${user}" is not a DocFusionDB admin`,
+          {
+            severity: 'FATAL',
+          },
+        );
+      }
+      this.admin = true;
+      this.socket.write(be.authenticationOk());
+      this.finishLogin(
+        new Map([
+          ['server_version', '17.0 (DocFusionDB admin)'],
+          ['client_encoding', 'UTF8'],
+          ['server_encoding', 'UTF8'],
+          ['DateStyle', 'ISO, MDY'],
+          ['standard_conforming_strings', 'on'],
+          ['integer_datetimes', 'on'],
+        ]),
+      );
       return;
     }
-    this.upstream = upstream;
-    upstream.listen({
-      onFrames: (frames, chunk) => {
-        this.fromUpstream(frames, chunk);
-      },
-      onClose: (error) => {
-        this.upstreamClosed(error);
-      },
-    });
+
+    this.socket.write(be.authenticationOk());
+    const endpoint = endpointFor(this.ctx.config, this.ctx.upstream, this.database);
+    const login = this.upstreamLogin(verified);
+    const pool = this.ctx.pools.poolFor(this.database, endpoint, login.user, login.credentials);
+    const link = new UpstreamLink(this.linkOwner(), pool, pool.mode, desired);
+    this.link = link;
+    const connection = await link.attach();
+    if (this.closing) return;
+    this.finishLogin(connection.parameters);
+    this.log.info({ upstreamPid: connection.processId, mode: pool.mode }, 'session ready');
+    link.detachIfIdle();
+  }
+
+  private finishLogin(parameters: ReadonlyMap<string, string>): void {
     const key = this.ctx.cancels.register(this);
     this.backendPid = key.processId;
-    const hello: Buffer[] = [
-      ...upstream.loginFrames,
+    const hello: Buffer[] = [];
+    for (const [name, value] of parameters) hello.push(be.parameterStatus(name, value));
+    hello.push(
       be.backendKeyData(key.processId, key.secretKey),
       be.readyForQuery(TransactionStatus.Idle),
-    ];
+    );
     this.socket.write(Buffer.concat(hello));
-    this.log.info({ upstreamPid: upstream.processId }, 'session ready');
   }
 
   /** Who to log in upstream as, and with what. */
@@ -347,15 +370,9 @@ export class Session {
             : { kind: 'password', password: mapped.password },
       };
     }
-    if (
-      verified.kind === 'none' &&
-      this.user === this.ctx.upstream.admin.user &&
-      this.ctx.upstream.admin.password !== undefined
-    ) {
-      return {
-        user: this.user,
-        credentials: { kind: 'password', password: this.ctx.upstream.admin.password },
-      };
+    const admin = this.ctx.upstream.admin;
+    if (verified.kind === 'none' && this.user === admin.user && admin.password !== undefined) {
+      return { user: this.user, credentials: { kind: 'password', password: admin.password } };
     }
     return { user: this.user, credentials: verified };
   }
@@ -363,173 +380,143 @@ export class Session {
   // ---- relay -------------------------------------------------------------------------------
 
   private fromClient(frames: Frame[], chunk: Buffer): void {
-    const upstream = this.upstream;
-    if (!upstream) return;
-    let out: Buffer[] | undefined; // set once the chunk can no longer be forwarded as is
+    this.lastActivityAt = Date.now();
+    this.clearIdleTimer();
     for (const [i, frame] of frames.entries()) {
-      const type = frame.type;
-      if (type === FrontendCode.Terminate) {
-        this.flushTo(upstream, frames, i, out, chunk);
-        this.terminate(undefined);
+      if (frame.type === FrontendCode.Terminate || !RELAYED.has(frame.type)) {
+        if (i > 0) this.relay(frames.slice(0, i), chunk);
+        this.terminate(
+          frame.type === FrontendCode.Terminate
+            ? undefined
+            : protocolViolation(`invalid frontend message type ${frame.type}`),
+        );
         return;
       }
-      if (!RELAYED.has(type)) {
-        this.flushTo(upstream, frames, i, out, chunk);
-        this.terminate(protocolViolation(`invalid frontend message type ${type}`));
-        return;
-      }
-      if (type === FrontendCode.Query) {
-        const route = routeQuery(frame.body);
-        if (route.kind === 'local') {
-          out ??= frames.slice(0, i).map((f) => f.raw);
-          this.queueLocal(answerLocal(route.command, this.ctx, this.txStatus));
-          continue;
-        }
-        this.syncsSinceExecute = 0;
-        this.pending.push({ kind: 'upstream' });
-      } else if (type === FrontendCode.Sync) {
-        this.syncsSinceExecute++;
-        if (!this.copyIn) this.pending.push({ kind: 'upstream' });
-      } else if (type === FrontendCode.Execute) {
-        this.syncsSinceExecute = 0;
-      } else if (type === FrontendCode.FunctionCall) {
-        this.pending.push({ kind: 'upstream' });
-      } else if (type === FrontendCode.CopyDone || type === FrontendCode.CopyFail) {
-        this.copyIn = false;
-      }
-      out?.push(frame.raw);
     }
-    this.flushTo(upstream, frames, frames.length, out, chunk);
+    this.relay(frames, chunk);
+    if (this.busy && this.queryTimer === undefined && this.ctx.config.timeouts.queryMs > 0) {
+      this.queryTimer = setTimeout(() => {
+        this.queryTimer = undefined;
+        this.log.warn(
+          { timeoutMs: this.ctx.config.timeouts.queryMs },
+          'query timeout: cancelling the statement',
+        );
+        this.cancel();
+      }, this.ctx.config.timeouts.queryMs);
+    }
   }
 
-  /** Write frames [0, end) upstream: the chunk itself when it is exactly those frames. */
-  private flushTo(
-    upstream: UpstreamConnection,
-    frames: Frame[],
-    end: number,
-    out: Buffer[] | undefined,
-    chunk: Buffer,
-  ): void {
-    let data: Buffer;
-    if (out) {
-      if (out.length === 0) return;
-      data = Buffer.concat(out);
-    } else {
-      if (end === 0) return;
-      data = coversExactly(frames, end, chunk)
-        ? chunk
-        : Buffer.concat(frames.slice(0, end).map((f) => f.raw));
+  private relay(frames: Frame[], chunk: Buffer): void {
+    if (this.admin) {
+      this.answerAdmin(frames);
+      return;
     }
-    if (!upstream.write(data)) {
-      this.stream.pause();
-      upstream.socket.once('drain', () => {
-        this.stream.resume();
+    this.link?.fromClient(frames, chunk);
+  }
+
+  /** The admin console answers each Query itself, one at a time, in order. */
+  private answerAdmin(frames: Frame[]): void {
+    for (const frame of frames) {
+      if (frame.type !== FrontendCode.Query) {
+        if (frame.type === FrontendCode.Sync)
+          this.socket.write(be.readyForQuery(TransactionStatus.Idle));
+        continue;
+      }
+      const sql = decodeQuery(frame.body).sql;
+      this.adminQueue = this.adminQueue.then(async () => {
+        const reply = await answerAdmin(sql, this.ctx, this);
+        if (!this.socket.destroyed) this.socket.write(reply);
       });
     }
   }
 
-  private fromUpstream(frames: Frame[], chunk: Buffer): void {
-    let start = 0;
-    for (const [i, frame] of frames.entries()) {
-      switch (frame.type) {
-        case BackendCode.ReadyForQuery: {
-          this.txStatus = (frame.body[0] ?? TransactionStatus.Idle) as TransactionStatusByte;
-          this.copyIn = false;
-          if (this.pending[0]?.kind === 'upstream') this.pending.shift();
-          if (this.pending[0]?.kind === 'local') {
-            this.writeClient(frames, start, i + 1, chunk);
-            start = i + 1;
-            this.flushLocal();
-          }
-          break;
+  private linkOwner(): ConstructorParameters<typeof UpstreamLink>[0] {
+    return {
+      log: this.log,
+      writeClient: (data) => this.socket.destroyed || this.socket.write(data),
+      onClientDrain: (resume) => {
+        this.socket.once('drain', resume);
+      },
+      pauseClient: () => {
+        this.stream.pause();
+      },
+      resumeClient: () => {
+        this.stream.resume();
+      },
+      lost: (error, clientAlreadyTold) => {
+        if (clientAlreadyTold) {
+          this.terminate(undefined);
+        } else if (error !== undefined) {
+          this.fail(error);
+        } else {
+          this.terminate(
+            new PgError(
+              SqlState.ConnectionFailure,
+              'the upstream Postgres connection closed unexpectedly',
+              {
+                severity: 'FATAL',
+                hint: 'The server may have been restarted or the backend terminated; reconnect.',
+              },
+            ),
+          );
         }
-        case BackendCode.CopyInResponse:
-          // Postgres ignores Sync during COPY FROM STDIN; the client sends another after CopyDone.
-          this.copyIn = true;
-          this.pending.splice(this.pending.length - this.syncsSinceExecute, this.syncsSinceExecute);
-          break;
-        case BackendCode.ErrorResponse:
-          if (frame.body.includes('SFATAL\0') || frame.body.includes('SPANIC\0')) {
-            const fields = decodeErrorFields(frame.body);
-            this.upstreamSentFatal = true;
-            this.log.warn(
-              { code: fields.get('C') },
-              `upstream sent FATAL: ${fields.get('M') ?? ''}`,
-            );
-          }
-          break;
-        default:
-          break;
-      }
-    }
-    this.writeClient(frames, start, frames.length, chunk);
-    if (this.draining && !this.busy) this.terminate(adminShutdown());
+      },
+      idle: () => {
+        this.clearQueryTimer();
+        if (this.draining) {
+          this.terminate(adminShutdown());
+          return;
+        }
+        this.armTimers();
+      },
+      routeLocal: (frame, txStatus) => {
+        const route = routeQuery(frame.body);
+        return route.kind === 'local' ? answerLocal(route.command, this.ctx, txStatus) : undefined;
+      },
+      internalQueryTimeoutMs: Math.max(5000, this.ctx.config.upstreamConnect.timeoutMs),
+    };
   }
 
-  private writeClient(frames: Frame[], start: number, end: number, chunk: Buffer): void {
-    if (end <= start || this.socket.destroyed) return;
-    const data =
-      start === 0 && coversExactly(frames, end, chunk)
-        ? chunk
-        : Buffer.concat(frames.slice(start, end).map((f) => f.raw));
-    if (!this.socket.write(data)) {
-      const upstream = this.upstream;
-      upstream?.pause();
-      this.socket.once('drain', () => upstream?.resume());
+  // ---- timeouts ----------------------------------------------------------------------------
+
+  /** Idle timers, armed when nothing is in flight. */
+  private armTimers(): void {
+    this.clearIdleTimer();
+    if (this.busy || this.closing) return;
+    const { idleInTransactionMs, clientIdleMs } = this.ctx.config.timeouts;
+    if (this.txStatus !== TransactionStatus.Idle) {
+      if (idleInTransactionMs <= 0) return;
+      this.idleTimer = setTimeout(() => {
+        this.log.warn({ timeoutMs: idleInTransactionMs }, 'idle-in-transaction timeout');
+        this.terminate(
+          new PgError(
+            SqlState.IdleInTransactionTimeout,
+            'terminating connection due to idle-in-transaction timeout',
+            {
+              severity: 'FATAL',
+            },
+          ),
+        );
+      }, idleInTransactionMs);
+    } else if (clientIdleMs > 0) {
+      this.idleTimer = setTimeout(() => {
+        this.log.info({ timeoutMs: clientIdleMs }, 'client idle timeout');
+        this.terminate(
+          new PgError('57P05', 'terminating connection due to idle-session timeout', {
+            severity: 'FATAL',
+          }),
+        );
+      }, clientIdleMs);
     }
   }
 
-  private queueLocal(bytes: Buffer): void {
-    if (this.pending.length === 0) {
-      this.socket.write(bytes);
-      return;
-    }
-    this.pending.push({ kind: 'local', bytes });
+  private clearIdleTimer(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
   }
 
-  private flushLocal(): void {
-    while (this.pending[0]?.kind === 'local') {
-      const local = this.pending.shift() as { bytes: Buffer };
-      this.socket.write(local.bytes);
-    }
+  private clearQueryTimer(): void {
+    if (this.queryTimer) clearTimeout(this.queryTimer);
+    this.queryTimer = undefined;
   }
-
-  private upstreamClosed(error: Error | undefined): void {
-    if (this.closing) return;
-    this.upstream = undefined;
-    this.log.warn({ err: error }, 'upstream connection closed');
-    if (this.upstreamSentFatal) {
-      this.terminate(undefined); // the client already has Postgres's own FATAL error
-      return;
-    }
-    this.terminate(
-      new PgError(
-        SqlState.ConnectionFailure,
-        'the upstream Postgres connection closed unexpectedly',
-        {
-          severity: 'FATAL',
-          hint: 'The server may have been restarted or the backend terminated; reconnect.',
-        },
-      ),
-    );
-  }
-}
-
-function coversExactly(frames: Frame[], end: number, chunk: Buffer): boolean {
-  const first = frames[0];
-  const last = frames[end - 1];
-  return (
-    first !== undefined &&
-    last !== undefined &&
-    first.raw.buffer === chunk.buffer &&
-    first.raw.byteOffset === chunk.byteOffset &&
-    last.raw.byteOffset + last.raw.length === chunk.byteOffset + chunk.length
-  );
-}
-
-function optional(error: PgError): { hint?: string; detail?: string } {
-  return {
-    ...(error.hint === undefined ? {} : { hint: error.hint }),
-    ...(error.detail === undefined ? {} : { detail: error.detail }),
-  };
 }

@@ -18,6 +18,8 @@ import { md5Challenge, md5PasswordHash } from '../protocol/md5.js';
 import { ScramClientSession } from '../protocol/scram.js';
 import { PgError, SqlState } from '../protocol/pg-error.js';
 import { FrameStream } from './frame-stream.js';
+import { ConnectionStatements } from './prepared-statements.js';
+import type { ParamState } from './session-params.js';
 import type { UpstreamEndpoint } from './upstream-target.js';
 
 /** What the proxy can answer an upstream authentication request with. */
@@ -69,7 +71,7 @@ export class UpstreamConnection {
   readonly processId: number;
   readonly secretKey: Buffer;
   /** ParameterStatus values reported at login, by name. */
-  readonly parameters: ReadonlyMap<string, string>;
+  readonly parameters: Map<string, string>;
   /** The raw ParameterStatus and NoticeResponse frames of the login, to replay to a client. */
   readonly loginFrames: readonly Buffer[];
   readonly endpoint: UpstreamEndpoint;
@@ -77,8 +79,18 @@ export class UpstreamConnection {
   readonly createdAt = Date.now();
   /** Transaction status from the last ReadyForQuery. */
   txStatus: TransactionStatusByte = TransactionStatus.Idle;
+  /** Set when the pool hands the connection out or takes it back. */
+  lastUsedAt = Date.now();
+  /** Settings applied on this backend, as statements (see session-params.ts). */
+  readonly appliedParams: ParamState = new Map();
+  /** Proxy-named statements prepared on this backend (transaction pooling). */
+  readonly statements = new ConnectionStatements();
+  /** A cancel request for this backend that Postgres has not acknowledged yet. */
+  cancelling: Promise<void> | undefined;
   private readonly stream: FrameStream;
   private closed = false;
+  private listening = false;
+  private listener: UpstreamListener | undefined;
 
   private constructor(init: {
     socket: net.Socket;
@@ -188,23 +200,76 @@ export class UpstreamConnection {
     }
   }
 
-  /** Relay mode: frames from Postgres go to the listener until the connection closes. */
+  /**
+   * Hand the connection's frames to `listener` (a session, the pool's idle watcher, an internal
+   * query). The first call starts reading; later calls swap the receiver between frames.
+   */
   listen(listener: UpstreamListener): void {
+    this.listener = listener;
+    if (this.listening) return;
+    this.listening = true;
     this.stream.listen(
       (frames, chunk) => {
         for (const frame of frames) {
           if (frame.type === BackendCode.ReadyForQuery) {
             this.txStatus = decodeReadyForQuery(frame.body);
+          } else if (frame.type === BackendCode.ParameterStatus) {
+            const { name, value } = decodeParameterStatus(frame.body);
+            this.parameters.set(name, value);
           }
         }
-        listener.onFrames(frames, chunk);
+        this.listener?.onFrames(frames, chunk);
       },
       (error) => {
         this.closed = true;
         this.socket.destroy();
-        listener.onClose(error.name === 'ClosedError' ? undefined : error);
+        const listener = this.listener;
+        this.listener = undefined;
+        listener?.onClose(error.name === 'ClosedError' ? undefined : error);
       },
     );
+  }
+
+  /**
+   * Run SQL the proxy needs (session reset, SET replay, health check) and wait for its
+   * ReadyForQuery; its replies never reach a client. Rejects with the first ErrorResponse.
+   * Returns the ParameterStatus frames it produced.
+   */
+  runQuiet(sql: string, timeoutMs: number): Promise<Buffer[]> {
+    const previous = this.listener;
+    return new Promise<Buffer[]>((resolve, reject) => {
+      let failure: PgError | undefined;
+      const reports: Buffer[] = [];
+      const timer = setTimeout(() => {
+        this.destroy();
+        finish(new Error(`internal query timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const finish = (error: Error | undefined): void => {
+        clearTimeout(timer);
+        this.listener = previous;
+        if (error) reject(error);
+        else resolve(reports);
+      };
+      this.listen({
+        onFrames: (frames) => {
+          for (const frame of frames) {
+            if (frame.type === BackendCode.ErrorResponse && !failure) {
+              const fields = decodeErrorFields(frame.body);
+              failure = new PgError(fields.code, fields.message);
+            } else if (frame.type === BackendCode.ParameterStatus) {
+              reports.push(Buffer.from(frame.raw));
+            } else if (frame.type === BackendCode.ReadyForQuery) {
+              finish(failure);
+              return;
+            }
+          }
+        },
+        onClose: (error) => {
+          finish(error ?? new Error('upstream connection closed'));
+        },
+      });
+      this.write(fe.query(sql));
+    });
   }
 
   write(data: Buffer): boolean {
@@ -220,7 +285,15 @@ export class UpstreamConnection {
   }
 
   /** Ask Postgres to cancel whatever this backend is running, over a new connection. */
-  async cancel(timeoutMs: number): Promise<void> {
+  cancel(timeoutMs: number): Promise<void> {
+    const sent = this.sendCancel(timeoutMs).finally(() => {
+      if (this.cancelling === sent) this.cancelling = undefined;
+    });
+    this.cancelling = sent;
+    return sent;
+  }
+
+  private async sendCancel(timeoutMs: number): Promise<void> {
     const socket = await openSocket(this.endpoint, timeoutMs);
     await new Promise<void>((resolve) => {
       socket.on('close', () => {

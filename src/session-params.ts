@@ -1,0 +1,123 @@
+import { PgError, SqlState } from '../protocol/pg-error.js';
+import type { SessionEffect } from './statement-effects.js';
+
+/**
+ * A session's settings as statements to replay, by lower-case parameter name. Pooled upstream
+ * connections are opened with no client settings; each client's startup parameters and `SET`s
+ * are applied to whatever connection it lands on, as the difference from what that connection
+ * already has, so settings never leak from one client to another.
+ */
+export type ParamState = Map<string, string>;
+
+/** Startup parameters that are not settings. */
+const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
+
+/** The client's startup parameters (and `options=-c name=value …`) as a ParamState. */
+export function startupParamState(params: ReadonlyMap<string, string>): ParamState {
+  const state: ParamState = new Map();
+  for (const [name, value] of params) {
+    if (!NOT_SETTINGS.has(name)) state.set(name.toLowerCase(), setConfigSql(name, value));
+  }
+  const options = params.get('options');
+  if (options !== undefined) {
+    for (const [name, value] of parseOptions(options))
+      state.set(name.toLowerCase(), setConfigSql(name, value));
+  }
+  return state;
+}
+
+/** Apply a statement's effect on the client's desired state (after the statement succeeded). */
+export function applyEffect(state: ParamState, effect: SessionEffect): void {
+  switch (effect.kind) {
+    case 'set':
+      state.set(effect.name, effect.sql);
+      break;
+    case 'reset':
+      state.delete(effect.name);
+      break;
+    case 'reset-all':
+    case 'discard-all':
+      state.clear();
+      break;
+    default:
+      break;
+  }
+}
+
+/** SQL that turns a connection's `applied` settings into `desired`, or null when they match. */
+export function diffSql(
+  applied: ReadonlyMap<string, string>,
+  desired: ReadonlyMap<string, string>,
+): string | null {
+  const statements: string[] = [];
+  for (const name of applied.keys()) {
+    if (!desired.has(name)) statements.push(`RESET ${quoteIdent(name)}`);
+  }
+  for (const [name, sql] of desired) {
+    if (applied.get(name) !== sql) statements.push(sql);
+  }
+  return statements.length === 0 ? null : statements.join('; ');
+}
+
+function setConfigSql(name: string, value: string): string {
+  return `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`;
+}
+
+/** A string literal that reads the same whatever standard_conforming_strings is. */
+export function quoteLiteral(value: string): string {
+  const body = value.replace(/'/g, "''");
+  return value.includes('\\') ? `E'${body.replace(/\\/g, '\\\\')}'` : `'${body}'`;
+}
+
+function quoteIdent(name: string): string {
+  // Dotted custom settings (myapp.x) are written as they are; others quoted if needed.
+  return /^[a-z_][a-z0-9_$.]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * The `options` startup parameter as libpq sends it: whitespace-separated, backslash-escaped
+ * switches. Only settings are supported: `-c name=value`, `-cname=value`, `--name=value`.
+ */
+export function parseOptions(options: string): [string, string][] {
+  const words: string[] = [];
+  let word = '';
+  let escaped = false;
+  let any = false;
+  for (const ch of options) {
+    if (escaped) {
+      word += ch;
+      escaped = false;
+    } else if (ch === '\\') {
+      escaped = true;
+      any = true;
+    } else if (/\s/.test(ch)) {
+      if (any) words.push(word);
+      word = '';
+      any = false;
+    } else {
+      word += ch;
+      any = true;
+    }
+  }
+  if (any) words.push(word);
+  const settings: [string, string][] = [];
+  for (let i = 0; i < words.length; i++) {
+    const current = words[i] ?? '';
+    let assignment: string | undefined;
+    if (current === '-c') assignment = words[++i];
+    else if (current.startsWith('-c')) assignment = current.slice(2);
+    else if (current.startsWith('--')) assignment = current.slice(2);
+    const eq = assignment?.indexOf('=') ?? -1;
+    if (assignment === undefined || eq <= 0) {
+      throw new PgError(
+        SqlState.FeatureNotSupported,
+        `unsupported startup option "${current}": only -c name=value settings are supported`,
+        {
+          severity: 'FATAL',
+        },
+      );
+    }
+    settings.push([assignment.slice(0, eq).replace(/-/g, '_'), assignment.slice(eq + 1)]);
+  }
+  return settings;
+}

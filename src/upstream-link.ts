@@ -1,0 +1,550 @@
+import type { Logger } from 'pino';
+import type { Frame } from '../protocol/frame-reader.js';
+import {
+  BackendCode,
+  FrontendCode,
+  TransactionStatus,
+  type TransactionStatusByte,
+} from '../protocol/message-codes.js';
+import * as be from '../protocol/backend-encoders.js';
+import {
+  decodeClose,
+  decodeDescribe,
+  decodeParse,
+  decodeQuery,
+} from '../protocol/frontend-decoders.js';
+import { decodeCommandComplete, decodeErrorFields } from '../protocol/backend-decoders.js';
+import type { PoolMode } from './config-types.js';
+import type { Pool } from './pool.js';
+import {
+  ClientStatements,
+  parseFrame,
+  renameBind,
+  statementTargetFrame,
+  type ClientStatement,
+} from './prepared-statements.js';
+import { ResponseTracker, type Slot } from './response-tracker.js';
+import { applyEffect, diffSql, type ParamState } from './session-params.js';
+import { sessionEffects, type SessionEffect } from './statement-effects.js';
+import type { UpstreamConnection } from './upstream-connection.js';
+
+/** What the link needs from its session. */
+export interface LinkOwner {
+  readonly log: Logger;
+  /** Bytes for the client, in order. Returns false when the client socket is full. */
+  writeClient(data: Buffer): boolean;
+  /** Wait until the client socket drains, then call `resume`. */
+  onClientDrain(resume: () => void): void;
+  pauseClient(): void;
+  resumeClient(): void;
+  /** The upstream connection failed or a lease could not be had: end the session. */
+  lost(error: unknown, clientAlreadyTold: boolean): void;
+  /** Nothing in flight any more (drain on shutdown, timers). */
+  idle(): void;
+  /** A Query the router sends elsewhere: returns the whole reply, or undefined for upstream. */
+  routeLocal(frame: Frame, txStatus: TransactionStatusByte): Buffer | undefined;
+  readonly internalQueryTimeoutMs: number;
+}
+
+/** Frontend message types that begin or continue an extended-protocol batch. */
+const EXTENDED = new Set<number>([
+  FrontendCode.Parse,
+  FrontendCode.Bind,
+  FrontendCode.Describe,
+  FrontendCode.Execute,
+  FrontendCode.Close,
+]);
+
+/**
+ * A client's path to Postgres: leases connections from its pool (for the whole session, or one
+ * transaction at a time), relays raw frames both ways, and in transaction mode keeps the
+ * illusion of a private connection: settings replayed, named statements prepared lazily under
+ * proxy-wide names, session-bound state pinning the client to its connection.
+ */
+export class UpstreamLink {
+  private lease: UpstreamConnection | undefined;
+  private acquiring = false;
+  private readonly queued: Frame[] = [];
+  private readonly tracker = new ResponseTracker();
+  private readonly statements = new ClientStatements();
+  /** Effects of statements in flight, applied when they succeed (or their transaction commits). */
+  private readonly inFlightEffects = new Map<Slot, SessionEffect[]>();
+  private transactionEffects: SessionEffect[] = [];
+  private lastTag = '';
+  private openBatch = false;
+  private pinnedBy: string | undefined;
+  private upstreamSentFatal = false;
+  private closed = false;
+  txStatus: TransactionStatusByte = TransactionStatus.Idle;
+
+  constructor(
+    private readonly owner: LinkOwner,
+    private readonly pool: Pool,
+    readonly mode: PoolMode,
+    /** The client's settings (startup parameters and SETs), kept current in transaction mode. */
+    private readonly desired: ParamState,
+  ) {}
+
+  /** Statements in flight upstream. */
+  get busy(): boolean {
+    return this.tracker.busy || this.queued.length > 0;
+  }
+
+  get connection(): UpstreamConnection | undefined {
+    return this.lease;
+  }
+
+  get pinned(): string | undefined {
+    return this.pinnedBy;
+  }
+
+  /** Lease a connection now with the client's settings applied (login; session mode keeps it). */
+  async attach(): Promise<UpstreamConnection> {
+    const connection = await this.pool.acquire();
+    try {
+      await this.syncParams(connection);
+    } catch (error) {
+      this.pool.release(connection, false);
+      throw error;
+    }
+    this.lease = connection;
+    this.listenTo(connection);
+    return connection;
+  }
+
+  /** After login in transaction mode: give the connection back until the client needs one. */
+  detachIfIdle(): void {
+    this.maybeRelease();
+  }
+
+  fromClient(frames: Frame[], chunk: Buffer): void {
+    if (!this.lease) {
+      this.queued.push(...frames);
+      this.requestLease();
+      return;
+    }
+    this.forward(this.lease, frames, chunk);
+  }
+
+  /** Cancel the running statement; nothing when nothing runs. */
+  cancel(timeoutMs: number): void {
+    const lease = this.lease;
+    if (!lease || !this.tracker.busy || lease.isClosed) return;
+    this.owner.log.info({ upstreamPid: lease.processId }, 'forwarding cancel request');
+    lease.cancel(timeoutMs).catch((error: unknown) => {
+      this.owner.log.warn({ err: error }, 'could not forward cancel request');
+    });
+  }
+
+  /** End: give the connection back (reset first in session mode) or close it. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const lease = this.lease;
+    this.lease = undefined;
+    if (!lease) return;
+    const quiet = !lease.isClosed && !this.tracker.busy && !this.tracker.inCopyIn;
+    const needsReset = this.mode === 'session' || this.pinnedBy !== undefined;
+    if (!quiet) {
+      this.pool.release(lease, false);
+      return;
+    }
+    // An idle-in-transaction client that leaves (or timed out): roll back, then reuse.
+    const rollback = lease.txStatus !== TransactionStatus.Idle;
+    const reset = needsReset ? this.pool.resetQuery : '';
+    if (!rollback && reset === '') {
+      this.pool.release(lease, true);
+    } else {
+      const timeout = this.owner.internalQueryTimeoutMs;
+      (rollback ? lease.runQuiet('ROLLBACK', timeout) : Promise.resolve([]))
+        .then(() => (reset === '' ? [] : lease.runQuiet(reset, timeout)))
+        .then(() => {
+          if (reset !== '') {
+            lease.appliedParams.clear();
+            lease.statements.clear();
+          }
+          this.pool.release(lease, true);
+        })
+        .catch((error: unknown) => {
+          this.owner.log.warn(
+            { err: error },
+            'session reset failed; closing the upstream connection',
+          );
+          this.pool.release(lease, false);
+        });
+    }
+  }
+
+  // ---- leasing -------------------------------------------------------------------------------
+
+  private requestLease(): void {
+    if (this.acquiring || this.closed) return;
+    this.acquiring = true;
+    this.owner.pauseClient();
+    this.pool
+      .acquire()
+      .then(async (connection) => {
+        try {
+          await this.syncParams(connection);
+        } catch (error) {
+          this.pool.release(connection, false);
+          throw error;
+        }
+        this.acquiring = false;
+        if (this.closed) {
+          this.pool.release(connection, true);
+          return;
+        }
+        this.lease = connection;
+        this.listenTo(connection);
+        const frames = this.queued.splice(0);
+        this.forward(connection, frames, undefined);
+        this.owner.resumeClient();
+      })
+      .catch((error: unknown) => {
+        this.acquiring = false;
+        this.owner.lost(error, false);
+      });
+  }
+
+  /** Bring the connection's settings to the client's: one round trip, only when they differ. */
+  private async syncParams(connection: UpstreamConnection): Promise<void> {
+    const sql = diffSql(connection.appliedParams, this.desired);
+    if (sql === null) return;
+    await connection.runQuiet(sql, this.owner.internalQueryTimeoutMs);
+    connection.appliedParams.clear();
+    for (const [name, statement] of this.desired) connection.appliedParams.set(name, statement);
+  }
+
+  private listenTo(connection: UpstreamConnection): void {
+    connection.listen({
+      onFrames: (frames, chunk) => {
+        this.fromUpstream(frames, chunk);
+      },
+      onClose: (error) => {
+        this.upstreamClosed(connection, error);
+      },
+    });
+  }
+
+  private maybeRelease(): void {
+    const lease = this.lease;
+    if (
+      this.mode !== 'transaction' ||
+      !lease ||
+      this.tracker.busy ||
+      this.openBatch ||
+      this.pinnedBy !== undefined ||
+      this.txStatus !== TransactionStatus.Idle ||
+      this.tracker.inCopyIn
+    ) {
+      return;
+    }
+    this.lease = undefined;
+    this.pool.release(lease, true);
+  }
+
+  // ---- client → upstream ---------------------------------------------------------------------
+
+  private forward(lease: UpstreamConnection, frames: Frame[], chunk: Buffer | undefined): void {
+    const transactionMode = this.mode === 'transaction';
+    let out: Buffer[] | undefined = chunk === undefined ? [] : undefined;
+    const divert = (i: number): Buffer[] => (out ??= frames.slice(0, i).map((f) => f.raw));
+    for (const [i, frame] of frames.entries()) {
+      const type = frame.type;
+      if (EXTENDED.has(type)) this.openBatch = true;
+      switch (type) {
+        case FrontendCode.Query: {
+          const local = this.owner.routeLocal(frame, this.txStatus);
+          if (local !== undefined) {
+            divert(i);
+            this.emit(this.tracker.push({ expect: 'query', synthetic: local }));
+            continue;
+          }
+          const effects = transactionMode ? sessionEffects(decodeQuery(frame.body).sql) : [];
+          const answered = this.answerDeallocate(effects);
+          if (answered) {
+            divert(i);
+            this.emit(this.tracker.push({ expect: 'query', synthetic: answered }));
+            continue;
+          }
+          const slot: Slot = {
+            expect: 'query',
+            onDone: (ok) => {
+              this.settle(slot, ok);
+            },
+          };
+          this.noteEffects(slot, effects);
+          this.tracker.push(slot);
+          break;
+        }
+        case FrontendCode.Sync:
+          this.openBatch = false;
+          this.tracker.push({ expect: 'sync' });
+          break;
+        case FrontendCode.FunctionCall:
+          this.tracker.push({ expect: 'function' });
+          break;
+        case FrontendCode.Execute: {
+          this.tracker.push({ expect: 'execute' });
+          break;
+        }
+        case FrontendCode.CopyDone:
+        case FrontendCode.CopyFail:
+          this.tracker.copyEnded();
+          break;
+        case FrontendCode.Parse: {
+          if (!transactionMode) {
+            this.tracker.push({ expect: 'parse' });
+            break;
+          }
+          const parse = decodeParse(frame.body);
+          if (parse.name === '') {
+            const slot: Slot = {
+              expect: 'parse',
+              onDone: (ok) => {
+                this.settle(slot, ok);
+              },
+            };
+            this.noteEffects(slot, sessionEffects(parse.sql));
+            this.tracker.push(slot);
+            break;
+          }
+          const statement = this.statements.define(parse.name, parse.sql, parse.paramTypes);
+          const target = divert(i);
+          this.emit(this.prepareOn(lease, statement, target, false));
+          continue;
+        }
+        case FrontendCode.Bind:
+        case FrontendCode.Describe:
+        case FrontendCode.Close: {
+          const expect =
+            type === FrontendCode.Bind
+              ? 'bind'
+              : type === FrontendCode.Describe
+                ? 'describe'
+                : 'close';
+          const name = transactionMode ? statementNameOf(frame) : undefined;
+          const statement =
+            name === undefined || name === '' ? undefined : this.statements.get(name);
+          if (!statement || name === undefined) {
+            this.tracker.push({ expect });
+            break;
+          }
+          const target = divert(i);
+          if (type === FrontendCode.Close) {
+            this.statements.delete(name);
+            this.emit(this.tracker.push({ expect: 'close', synthetic: be.closeComplete() }));
+            continue;
+          }
+          this.emit(this.prepareOn(lease, statement, target, true));
+          target.push(
+            type === FrontendCode.Bind
+              ? renameBind(frame.body, statement.upstreamName)
+              : statementTargetFrame(type, statement.upstreamName),
+          );
+          this.tracker.push({ expect });
+          continue;
+        }
+        default:
+          break;
+      }
+      out?.push(frame.raw);
+    }
+    const data = out === undefined ? chunk : Buffer.concat(out);
+    if (data !== undefined && data.length > 0 && !lease.write(data)) {
+      this.owner.pauseClient();
+      lease.socket.once('drain', () => {
+        this.owner.resumeClient();
+      });
+    }
+  }
+
+  /**
+   * Make sure `statement` exists on `lease` under its upstream name. For the client's own Parse
+   * (`hidden` false) the reply is the client's ParseComplete — synthetic when already prepared;
+   * before a Bind/Describe (`hidden` true) a Parse is injected and its ParseComplete swallowed.
+   */
+  private prepareOn(
+    lease: UpstreamConnection,
+    statement: ClientStatement,
+    target: Buffer[],
+    hidden: boolean,
+  ): Buffer[] | undefined {
+    const cache = lease.statements;
+    if (cache.has(statement.upstreamName)) {
+      cache.touch(statement.upstreamName);
+      return hidden
+        ? undefined
+        : this.tracker.push({ expect: 'parse', synthetic: be.parseComplete() });
+    }
+    for (const evicted of cache.evictionsFor(this.pool.maxPreparedStatements)) {
+      cache.delete(evicted);
+      target.push(statementTargetFrame(FrontendCode.Close, evicted));
+      this.tracker.push({ expect: 'close', hidden: true });
+    }
+    target.push(parseFrame(statement));
+    cache.add(statement.upstreamName);
+    this.tracker.push({
+      expect: 'parse',
+      hidden,
+      onDone: (ok) => {
+        if (!ok) cache.delete(statement.upstreamName);
+      },
+    });
+    return undefined;
+  }
+
+  /** Synthetic replies due now: they go to the client after what is already queued upstream. */
+  private emit(now: Buffer[] | undefined): void {
+    if (now === undefined) return;
+    for (const bytes of now) this.owner.writeClient(bytes);
+  }
+
+  /**
+   * `DEALLOCATE name` / `DEALLOCATE ALL` of protocol-level statements (psqlODBC, Prisma): those
+   * live under proxy names on shared connections, so the proxy forgets the client's names and
+   * answers itself. DEALLOCATE of SQL-level statements (a client pinned by PREPARE) goes upstream.
+   */
+  private answerDeallocate(effects: SessionEffect[]): Buffer | undefined {
+    const only = effects.length === 1 ? effects[0] : undefined;
+    if (only?.kind !== 'deallocate' || this.pinnedBy === 'SQL PREPARE') return undefined;
+    if (only.name !== null && this.statements.get(only.name) === undefined) return undefined;
+    if (only.name === null) this.statements.clear();
+    else this.statements.delete(only.name);
+    return Buffer.concat([
+      be.commandComplete(only.name === null ? 'DEALLOCATE ALL' : 'DEALLOCATE'),
+      be.readyForQuery(this.txStatus),
+    ]);
+  }
+
+  private noteEffects(slot: Slot, effects: SessionEffect[]): void {
+    if (effects.length === 0) return;
+    for (const effect of effects) {
+      if (effect.kind === 'pin' && this.pinnedBy === undefined) {
+        this.pinnedBy = effect.reason;
+        this.owner.log.info({ reason: effect.reason }, 'client pinned to its upstream connection');
+      }
+    }
+    this.inFlightEffects.set(slot, effects);
+  }
+
+  /** A statement with session effects finished: apply them now, or at COMMIT inside a transaction. */
+  private settle(slot: Slot, ok: boolean): void {
+    const effects = this.inFlightEffects.get(slot);
+    if (!effects) return;
+    this.inFlightEffects.delete(slot);
+    if (!ok) return;
+    if (this.txStatus === TransactionStatus.Idle) this.apply(effects);
+    else this.transactionEffects.push(...effects);
+  }
+
+  private apply(effects: SessionEffect[]): void {
+    const lease = this.lease;
+    for (const effect of effects) {
+      applyEffect(this.desired, effect);
+      if (effect.kind === 'deallocate') {
+        if (effect.name === null) this.statements.clear();
+        else this.statements.delete(effect.name);
+      } else if (effect.kind === 'discard-all') {
+        this.statements.clear();
+        lease?.statements.clear();
+      }
+    }
+    // The connection now has exactly what the client asked for.
+    if (lease) {
+      lease.appliedParams.clear();
+      for (const [name, statement] of this.desired) lease.appliedParams.set(name, statement);
+    }
+  }
+
+  // ---- upstream → client ---------------------------------------------------------------------
+
+  private fromUpstream(frames: Frame[], chunk: Buffer): void {
+    let start = 0;
+    let sawReady = false;
+    const parts: Buffer[] = [];
+    let exact = true; // the chunk can be written as is
+    for (const [i, frame] of frames.entries()) {
+      const type = frame.type;
+      if (type === BackendCode.ReadyForQuery) {
+        sawReady = true;
+        const previous = this.txStatus;
+        this.txStatus = (frame.body[0] ?? TransactionStatus.Idle) as TransactionStatusByte;
+        if (previous !== TransactionStatus.Idle && this.txStatus === TransactionStatus.Idle) {
+          const effects = this.transactionEffects;
+          this.transactionEffects = [];
+          if (this.lastTag === 'COMMIT') this.apply(effects);
+        }
+      } else if (type === BackendCode.CommandComplete && this.txStatus !== TransactionStatus.Idle) {
+        this.lastTag = decodeCommandComplete(frame.body);
+      }
+      const verdict = this.tracker.onBackend(type, () => this.isFatal(frame));
+      if (verdict.forward && verdict.after === undefined) continue;
+      exact = false;
+      if (i > start) parts.push(...frames.slice(start, i).map((f) => f.raw));
+      if (verdict.forward) parts.push(frame.raw);
+      if (verdict.after) parts.push(...verdict.after);
+      start = i + 1;
+    }
+    let data: Buffer;
+    if (exact && coversExactly(frames, chunk)) {
+      data = chunk;
+    } else {
+      parts.push(...frames.slice(start).map((f) => f.raw));
+      data = Buffer.concat(parts);
+    }
+    if (data.length > 0 && !this.owner.writeClient(data)) {
+      const lease = this.lease;
+      lease?.pause();
+      this.owner.onClientDrain(() => lease?.resume());
+    }
+    if (sawReady && !this.tracker.busy) {
+      this.maybeRelease();
+      this.owner.idle();
+    }
+  }
+
+  private isFatal(frame: Frame): boolean {
+    if (!frame.body.includes('SFATAL\0') && !frame.body.includes('SPANIC\0')) return false;
+    const fields = decodeErrorFields(frame.body);
+    this.upstreamSentFatal = true;
+    this.owner.log.warn({ code: fields.code }, `upstream sent FATAL: ${fields.message}`);
+    return true;
+  }
+
+  private upstreamClosed(connection: UpstreamConnection, error: Error | undefined): void {
+    if (this.lease !== connection || this.closed) return;
+    this.lease = undefined;
+    this.tracker.reset();
+    this.pool.release(connection, false);
+    this.owner.log.warn({ err: error }, 'upstream connection closed');
+    this.owner.lost(undefined, this.upstreamSentFatal);
+  }
+}
+
+/** The statement name of a Bind, or of a Describe/Close aimed at a statement ('S'). */
+function statementNameOf(frame: Frame): string | undefined {
+  if (frame.type === FrontendCode.Bind) {
+    const portalEnd = frame.body.indexOf(0);
+    const statementEnd = frame.body.indexOf(0, portalEnd + 1);
+    return portalEnd < 0 || statementEnd < 0
+      ? undefined
+      : frame.body.toString('utf8', portalEnd + 1, statementEnd);
+  }
+  const target =
+    frame.type === FrontendCode.Describe ? decodeDescribe(frame.body) : decodeClose(frame.body);
+  return target.target === 'S' ? target.name : undefined;
+}
+
+function coversExactly(frames: Frame[], chunk: Buffer): boolean {
+  const first = frames[0];
+  const last = frames[frames.length - 1];
+  return (
+    first !== undefined &&
+    last !== undefined &&
+    first.raw.buffer === chunk.buffer &&
+    first.raw.byteOffset === chunk.byteOffset &&
+    last.raw.byteOffset + last.raw.length === chunk.byteOffset + chunk.length
+  );
+}
