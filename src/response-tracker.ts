@@ -71,8 +71,8 @@ export class ResponseTracker {
     this.copyIn = false;
   }
 
-  /** Classify one frame from upstream and advance the queue. */
-  onBackend(type: number, isFatal: () => boolean): BackendVerdict {
+  /** Classify one frame from upstream (its type and body) and advance the queue. */
+  onBackend(type: number, body: Buffer): BackendVerdict {
     const head = this.slots[0];
     switch (type) {
       // Asynchronous messages belong to no reply.
@@ -91,7 +91,7 @@ export class ResponseTracker {
         return FORWARD;
       case BackendCode.ErrorResponse: {
         if (!head) return FORWARD;
-        if (isFatal()) return FORWARD;
+        if (isFatal(body)) return FORWARD;
         this.copyIn = false;
         if (head.expect === 'sync' || head.expect === 'query' || head.expect === 'function') {
           return FORWARD; // ReadyForQuery follows
@@ -171,3 +171,20 @@ export class ResponseTracker {
     return out;
   }
 }
+
+/** An ErrorResponse whose severity is FATAL or PANIC: the backend is going away. */
+export function isFatal(body: Buffer): boolean {
+  return body.includes('SFATAL\0') || body.includes('SPANIC\0');
+}
+
+/** Shared slots for messages whose replies need no callback (the hot path allocates nothing). */
+export const SLOT = {
+  parse: { expect: 'parse' },
+  bind: { expect: 'bind' },
+  close: { expect: 'close' },
+  describe: { expect: 'describe' },
+  execute: { expect: 'execute' },
+  sync: { expect: 'sync' },
+  query: { expect: 'query' },
+  function: { expect: 'function' },
+} as const satisfies Record<Expectation, Slot>;

@@ -23,7 +23,7 @@ import {
   statementTargetFrame,
   type ClientStatement,
 } from './prepared-statements.js';
-import { ResponseTracker, type Slot } from './response-tracker.js';
+import { isFatal, ResponseTracker, SLOT, type Slot } from './response-tracker.js';
 import { applyEffect, diffSql, type ParamState } from './session-params.js';
 import { sessionEffects, type SessionEffect } from './statement-effects.js';
 import type { UpstreamConnection } from './upstream-connection.js';
@@ -261,12 +261,20 @@ export class UpstreamLink {
             this.emit(this.tracker.push({ expect: 'query', synthetic: local }));
             continue;
           }
-          const effects = transactionMode ? sessionEffects(decodeQuery(frame.body).sql) : [];
+          if (!transactionMode) {
+            this.tracker.push(SLOT.query);
+            break;
+          }
+          const effects = sessionEffects(decodeQuery(frame.body).sql);
           const answered = this.answerDeallocate(effects);
           if (answered) {
             divert(i);
             this.emit(this.tracker.push({ expect: 'query', synthetic: answered }));
             continue;
+          }
+          if (effects.length === 0) {
+            this.tracker.push(SLOT.query);
+            break;
           }
           const slot: Slot = {
             expect: 'query',
@@ -280,13 +288,13 @@ export class UpstreamLink {
         }
         case FrontendCode.Sync:
           this.openBatch = false;
-          this.tracker.push({ expect: 'sync' });
+          this.tracker.push(SLOT.sync);
           break;
         case FrontendCode.FunctionCall:
-          this.tracker.push({ expect: 'function' });
+          this.tracker.push(SLOT.function);
           break;
         case FrontendCode.Execute: {
-          this.tracker.push({ expect: 'execute' });
+          this.tracker.push(SLOT.execute);
           break;
         }
         case FrontendCode.CopyDone:
@@ -295,18 +303,23 @@ export class UpstreamLink {
           break;
         case FrontendCode.Parse: {
           if (!transactionMode) {
-            this.tracker.push({ expect: 'parse' });
+            this.tracker.push(SLOT.parse);
             break;
           }
           const parse = decodeParse(frame.body);
           if (parse.name === '') {
+            const effects = sessionEffects(parse.sql);
+            if (effects.length === 0) {
+              this.tracker.push(SLOT.parse);
+              break;
+            }
             const slot: Slot = {
               expect: 'parse',
               onDone: (ok) => {
                 this.settle(slot, ok);
               },
             };
-            this.noteEffects(slot, sessionEffects(parse.sql));
+            this.noteEffects(slot, effects);
             this.tracker.push(slot);
             break;
           }
@@ -328,7 +341,7 @@ export class UpstreamLink {
           const statement =
             name === undefined || name === '' ? undefined : this.statements.get(name);
           if (!statement || name === undefined) {
-            this.tracker.push({ expect });
+            this.tracker.push(SLOT[expect]);
             break;
           }
           const target = divert(i);
@@ -479,7 +492,8 @@ export class UpstreamLink {
       } else if (type === BackendCode.CommandComplete && this.txStatus !== TransactionStatus.Idle) {
         this.lastTag = decodeCommandComplete(frame.body);
       }
-      const verdict = this.tracker.onBackend(type, () => this.isFatal(frame));
+      if (type === BackendCode.ErrorResponse && isFatal(frame.body)) this.noteFatal(frame);
+      const verdict = this.tracker.onBackend(type, frame.body);
       if (verdict.forward && verdict.after === undefined) continue;
       exact = false;
       if (i > start) parts.push(...frames.slice(start, i).map((f) => f.raw));
@@ -505,12 +519,10 @@ export class UpstreamLink {
     }
   }
 
-  private isFatal(frame: Frame): boolean {
-    if (!frame.body.includes('SFATAL\0') && !frame.body.includes('SPANIC\0')) return false;
+  private noteFatal(frame: Frame): void {
     const fields = decodeErrorFields(frame.body);
     this.upstreamSentFatal = true;
     this.owner.log.warn({ code: fields.code }, `upstream sent FATAL: ${fields.message}`);
-    return true;
   }
 
   private upstreamClosed(connection: UpstreamConnection, error: Error | undefined): void {
