@@ -364,7 +364,14 @@ export class UpstreamLink {
       }
       out?.push(frame.raw);
     }
-    const data = out === undefined ? chunk : Buffer.concat(out);
+    // The chunk itself goes upstream only when it is exactly these frames: a chunk may end in
+    // (or begin with the rest of) a frame split across TCP packets.
+    const data =
+      out !== undefined
+        ? Buffer.concat(out)
+        : chunk !== undefined && coversExactly(frames, chunk)
+          ? chunk
+          : Buffer.concat(frames.map((f) => f.raw));
     if (data !== undefined && data.length > 0 && !lease.write(data)) {
       this.owner.pauseClient();
       lease.socket.once('drain', () => {
