@@ -31,6 +31,7 @@ export class FrameReader {
   private offset = 0;
   private untyped: boolean;
   private readonly maxMessageSize: number;
+  private allowedTypes: ReadonlySet<number> | undefined;
 
   constructor(options: FrameReaderOptions) {
     this.maxMessageSize = options.maxMessageSize;
@@ -40,6 +41,14 @@ export class FrameReader {
   /** Bytes received but not yet returned as frames. */
   get buffered(): number {
     return this.buf.length - this.offset;
+  }
+
+  /**
+   * Reject any other message type as soon as its type byte arrives (08P01), instead of first
+   * waiting for the whole frame its length announces.
+   */
+  restrictTypes(types: ReadonlySet<number> | undefined): void {
+    this.allowedTypes = types;
   }
 
   /** The next frame is an untyped startup-phase packet (after answering SSLRequest/GSSENCRequest). */
@@ -74,8 +83,12 @@ export class FrameReader {
       this.untyped = false;
       return { type: 0, body: raw.subarray(4), raw };
     }
-    if (available < 5) return null;
+    if (available < 1) return null;
     const type = this.buf[this.offset] ?? 0;
+    if (this.allowedTypes !== undefined && !this.allowedTypes.has(type)) {
+      throw protocolViolation(`invalid frontend message type ${type}`);
+    }
+    if (available < 5) return null;
     const length = this.buf.readInt32BE(this.offset + 1);
     if (length < 4) {
       throw protocolViolation(`invalid message length ${length} for message type 0x${hex(type)}`);

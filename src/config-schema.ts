@@ -102,7 +102,8 @@ export function defaultConfig(cwd: string = process.cwd()): DocFusionConfig {
     // Empty: with the embedded Postgres, the server treats embedded.user as an admin itself.
     admin: { users: [] },
     shutdown: { graceMs: 10_000 },
-    log: { level: 'info' },
+    log: { level: 'info', slowStatementMs: 1000 },
+    tracing: { otlpEndpoint: null, serviceName: 'docfusiondb' },
   };
 }
 
@@ -225,6 +226,22 @@ function authQuery(v: unknown, w: Where): string {
 }
 
 /** The whole configuration: camelCase keys as in DocFusionConfig; YAML keys are snake_case. */
+/** An http(s) URL (the OTLP endpoint). */
+const httpUrl = leaf<string>({
+  parse: (v, w) => {
+    const s = text(v, w);
+    let ok = false;
+    try {
+      const u = new URL(s);
+      ok = u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw expected(w, 'an http:// or https:// URL', s);
+    return s;
+  },
+});
+
 const SCHEMA: { readonly [K in keyof DocFusionConfig]-?: Node<DocFusionConfig[K]> } = {
   listen: hostPort,
   http: { listen: hostPort, enabled: bool },
@@ -270,7 +287,8 @@ const SCHEMA: { readonly [K in keyof DocFusionConfig]-?: Node<DocFusionConfig[K]
   },
   admin: { users: roleNames },
   shutdown: { graceMs: milliseconds(0) },
-  log: { level: oneOf<LogLevel>(LOG_LEVELS) },
+  log: { level: oneOf<LogLevel>(LOG_LEVELS), slowStatementMs: milliseconds(0) },
+  tracing: { otlpEndpoint: nullable(httpUrl), serviceName: identifier },
 };
 export const ROOT = SCHEMA as unknown as AnySection;
 

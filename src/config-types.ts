@@ -122,5 +122,14 @@ export interface DocFusionConfig {
     /** How long running statements may finish after SIGTERM before clients get 57P01. */
     readonly graceMs: number;
   };
-  readonly log: { readonly level: LogLevel };
+  readonly log: {
+    readonly level: LogLevel;
+    /** Statements slower than this are logged (normalised text, no parameter values); 0 = off. */
+    readonly slowStatementMs: number;
+  };
+  readonly tracing: {
+    /** OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); null = tracing off. */
+    readonly otlpEndpoint: string | null;
+    readonly serviceName: string;
+  };
 }

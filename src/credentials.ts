@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { PgError, SqlState } from '../protocol/pg-error.js';
 import { parseScramVerifier } from '../protocol/scram.js';
 import type { DocFusionConfig } from './config-types.js';
 import type { AdminCredentials, UpstreamEndpoint } from './upstream-target.js';
@@ -62,9 +63,19 @@ export class UpstreamCredentialStore implements CredentialStore {
   }
 
   async lookup(user: string): Promise<StoredSecret | null> {
-    const result = await this.pool.query<{ usename: string; passwd: string | null }>(this.query, [
-      user,
-    ]);
+    let result: pg.QueryResult<{ usename: string; passwd: string | null }>;
+    try {
+      result = await this.pool.query(this.query, [user]);
+    } catch (error) {
+      if (error instanceof pg.DatabaseError) throw error; // the auth query itself failed: internal, logged
+      throw new PgError(
+        SqlState.ConnectionFailure,
+        'could not reach the upstream Postgres to check the password',
+        {
+          severity: 'FATAL',
+        },
+      );
+    }
     const passwd = result.rows[0]?.passwd;
     return passwd == null ? null : parseStoredSecret(passwd);
   }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import pg from 'pg';
 import type { ProxyServer } from './server.js';
 import { VERSION } from './version.js';
+import { registry } from './metrics.js';
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -14,8 +15,9 @@ export interface HttpServerOptions {
 }
 
 /**
- * The HTTP listener: `/healthz` (the process serves) and `/readyz` (the proxy listens and the
- * upstream answers `SELECT 1`). Metrics and the document API join it in later issues.
+ * The HTTP listener: `/healthz` (the process serves), `/readyz` (the proxy listens and the
+ * upstream answers `SELECT 1`) and `/metrics` (Prometheus text exposition). The document API
+ * joins it in a later issue.
  */
 export class HttpServer {
   private readonly server: http.Server;
@@ -74,6 +76,15 @@ export class HttpServer {
         version: VERSION,
         sessions: this.options.proxy.sessions.size,
       });
+      return;
+    }
+    if (path === '/metrics') {
+      const text = await registry.metrics();
+      response.writeHead(200, {
+        'content-type': registry.contentType,
+        'cache-control': 'no-store',
+      });
+      response.end(text);
       return;
     }
     if (path === '/readyz') {

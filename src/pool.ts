@@ -4,6 +4,7 @@ import { PgError, SqlState } from '../protocol/pg-error.js';
 import type { PoolMode, PoolSettings } from './config-types.js';
 import type { UpstreamConnection } from './upstream-connection.js';
 import type { UpstreamEndpoint } from './upstream-target.js';
+import { poolWaitSeconds } from './metrics.js';
 
 export interface PoolKey {
   readonly endpoint: UpstreamEndpoint;
@@ -238,6 +239,13 @@ export class Pool {
     return `${this.key.endpoint.database}/${this.key.user}`;
   }
 
+  private countAcquired(since: number): void {
+    const waited = Date.now() - since;
+    this.totalAcquired++;
+    this.totalWaitMs += waited;
+    poolWaitSeconds.labels(this.name).observe(waited / 1000);
+  }
+
   private get total(): number {
     return this.idle.length + this.leased.size + this.connecting;
   }
@@ -308,8 +316,7 @@ export class Pool {
         if (waiter) {
           clearTimeout(waiter.timer);
           this.leased.add(connection);
-          this.totalAcquired++;
-          this.totalWaitMs += Date.now() - waiter.since;
+          this.countAcquired(waiter.since);
           waiter.resolve(connection);
         } else {
           this.watchIdle(connection);

@@ -3,6 +3,7 @@ import type { DocFusionConfig } from './config-types.js';
 import { startEmbeddedPostgres, type RunningEmbedded } from './embedded-postgres.js';
 import { HttpServer } from './http-server.js';
 import { ProxyServer } from './server.js';
+import { startTracing } from './tracing.js';
 
 export interface RunningDocFusion {
   readonly proxy: ProxyServer;
@@ -40,8 +41,10 @@ export async function startDocFusion(
   const shutdownRequested = new Promise<void>((resolve) => {
     requestShutdown = resolve;
   });
+  const tracing = await startTracing(config.tracing.otlpEndpoint, config.tracing.serviceName);
   try {
     const proxy = await ProxyServer.start(config, upstreamUrl, log, {
+      tracing,
       ...(options.reloadConfig ? { reloadConfig: options.reloadConfig } : {}),
       onShutdownRequest: requestShutdown,
       ...(embedded ? { embeddedUser: config.embedded.user } : {}),
@@ -59,6 +62,7 @@ export async function startDocFusion(
         stopping ??= (async () => {
           await proxy.shutdown(graceMs);
           await http?.close();
+          await tracing.shutdown();
           await embedded?.stop('fast');
           log.info('DocFusionDB stopped');
         })();
@@ -66,6 +70,7 @@ export async function startDocFusion(
       },
     };
   } catch (error) {
+    await tracing.shutdown();
     await embedded?.stop('fast');
     throw error;
   }

@@ -5,6 +5,7 @@ import type { DocFusionConfig } from './config-types.js';
 import type { CredentialStore } from './credentials.js';
 import type { PoolManager } from './pool-manager.js';
 import type { Session } from './session.js';
+import type { Tracing } from './tracing.js';
 import type { ParsedUpstream } from './upstream-target.js';
 
 /** What every session shares: built once by the server, read by sessions. */
@@ -18,6 +19,7 @@ export interface ServerContext {
   readonly pools: PoolManager;
   readonly cancels: CancelRegistry;
   readonly tls: tls.SecureContext | undefined;
+  readonly tracing: Tracing;
   /** Called after the startup packet: false when max_client_connections is reached. */
   admitClient(session: Session): boolean;
   onSessionClosed(session: Session): void;

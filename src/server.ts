@@ -13,7 +13,9 @@ import { adminShutdown } from './errors.js';
 import { PoolManager } from './pool-manager.js';
 import type { ServerContext } from './server-context.js';
 import { Session } from './session.js';
-import { loadParser } from './statement-effects.js';
+import { loadParser } from './sql-parser.js';
+import { clientConnections, onScrape, poolSize, upstreamConnections } from './metrics.js';
+import { NO_TRACING, type Tracing } from './tracing.js';
 import { parseUpstreamUrl, type ParsedUpstream } from './upstream-target.js';
 import { VERSION } from './version.js';
 
@@ -23,6 +25,8 @@ export interface ListenAddress {
 }
 
 export interface ProxyOptions {
+  /** Span export (off unless tracing.otlp_endpoint is set). */
+  readonly tracing?: Tracing;
   /** Re-reads the configuration for RELOAD and SIGHUP; without it RELOAD reports an error. */
   readonly reloadConfig?: () => DocFusionConfig;
   /** Called by the admin console's SHUTDOWN. */
@@ -59,6 +63,7 @@ export class ProxyServer {
       pools,
       cancels: new CancelRegistry(),
       tls: loadTls(config),
+      tracing: options.tracing ?? NO_TRACING,
       admitClient: (session) => {
         if (!this.accepting || this.admitted.size >= this.ctx.config.limits.maxClientConnections)
           return false;
@@ -83,6 +88,31 @@ export class ProxyServer {
     this.server = net.createServer({ noDelay: true }, (socket) => {
       this.accept(socket);
     });
+    this.stopScrape = onScrape(() => {
+      this.collectMetrics();
+    });
+  }
+
+  private readonly stopScrape: () => void;
+
+  /** Gauges of current state, computed when /metrics is scraped. */
+  private collectMetrics(): void {
+    const states = { startup: 0, waiting: 0, active: 0, in_transaction: 0, idle: 0 };
+    for (const session of this.sessions) {
+      if (session.state !== 'ready') states.startup++;
+      else if (session.waiting) states.waiting++;
+      else if (session.busy) states.active++;
+      else if (session.txStatus !== 0x49) states.in_transaction++;
+      else states.idle++;
+    }
+    for (const [state, count] of Object.entries(states)) clientConnections.labels(state).inc(count);
+    for (const pool of this.ctx.pools.all()) {
+      const stats = pool.stats();
+      upstreamConnections.labels(pool.name, 'active').inc(stats.active);
+      upstreamConnections.labels(pool.name, 'idle').inc(stats.idle);
+      upstreamConnections.labels(pool.name, 'connecting').inc(stats.connecting);
+      poolSize.labels(pool.name).inc(stats.size);
+    }
   }
 
   /** Start listening; `upstreamUrl` is the admin URL of the upstream (embedded or DATABASE_URL). */
@@ -193,6 +223,7 @@ export class ProxyServer {
       for (const session of [...this.sessions]) session.terminate(adminShutdown());
     }
     await closed;
+    this.stopScrape();
     this.ctx.pools.close();
     await this.ctx.credentials.close();
   }

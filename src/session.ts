@@ -19,7 +19,18 @@ import { answerLocal } from './local-commands.js';
 import { routeQuery } from './router.js';
 import type { ServerContext } from './server-context.js';
 import { startupParamState } from './session-params.js';
+import { StatementMeter } from './statement-meter.js';
+import type { SessionSpan } from './tracing.js';
 import { UpstreamLink } from './upstream-link.js';
+import {
+  authFailures,
+  bytesIn,
+  bytesOut,
+  cancels,
+  errorsTotal,
+  sessionsTotal,
+  sqlstateClass,
+} from './metrics.js';
 import { UpstreamRefusedError, type UpstreamCredentials } from './upstream-connection.js';
 import { endpointFor } from './upstream-target.js';
 
@@ -38,6 +49,9 @@ const RELAYED = new Set<number>([
   FrontendCode.Query,
   FrontendCode.Sync,
 ]);
+
+/** Everything a logged-in client may send: the relayed types and Terminate. */
+const ACCEPTED: ReadonlySet<number> = new Set([...RELAYED, FrontendCode.Terminate]);
 
 export type SessionState = 'startup' | 'ready' | 'closed';
 
@@ -70,6 +84,7 @@ export class Session {
   private queryTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private adminQueue: Promise<void> = Promise.resolve();
+  private span: SessionSpan | undefined;
 
   constructor(
     socket: net.Socket,
@@ -112,10 +127,16 @@ export class Session {
     return this.link?.pinned;
   }
 
+  /** Waiting for an upstream connection. */
+  get waiting(): boolean {
+    return this.link?.waiting ?? false;
+  }
+
   async run(): Promise<void> {
     try {
       await this.handshake();
     } catch (error) {
+      sessionsTotal.labels('refused').inc();
       this.fail(error);
       return;
     } finally {
@@ -123,6 +144,8 @@ export class Session {
     }
     if (this.closing) return;
     this.state = 'ready';
+    sessionsTotal.labels('ready').inc();
+    this.stream.reader.restrictTypes(ACCEPTED);
     this.armTimers();
     this.stream.listen(
       (frames, chunk) => {
@@ -140,7 +163,8 @@ export class Session {
 
   /** CancelRequest with this session's key: cancel the running statement, if any. */
   cancel(): void {
-    this.link?.cancel(this.ctx.config.upstreamConnect.timeoutMs);
+    const forwarded = this.link?.cancel(this.ctx.config.upstreamConnect.timeoutMs) ?? false;
+    cancels.labels(forwarded ? 'forwarded' : 'ignored').inc();
   }
 
   /** Shutdown: end the session now if idle, else as soon as its running statement finishes. */
@@ -158,6 +182,8 @@ export class Session {
     this.clearIdleTimer();
     this.ctx.cancels.unregister(this.backendPid);
     this.link?.close();
+    if (error) errorsTotal.labels(sqlstateClass(error.code)).inc();
+    this.span?.end();
     if (!this.socket.destroyed) {
       if (error) this.socket.end(be.errorFromPgError(error));
       else this.socket.end();
@@ -177,6 +203,9 @@ export class Session {
       if (!this.socket.destroyed) this.socket.write(error.frame);
       this.terminate(undefined);
     } else if (error instanceof PgError) {
+      if (this.state === 'startup' && (error.code === '28P01' || error.code === '28000')) {
+        authFailures.labels(this.ctx.config.auth.method).inc();
+      }
       this.log.info({ code: error.code }, error.message);
       this.terminate(
         new PgError(error.code, error.message, {
@@ -331,6 +360,12 @@ export class Session {
     }
 
     this.socket.write(be.authenticationOk());
+    this.span = this.ctx.tracing.session({
+      'db.user': user,
+      'db.namespace': this.database,
+      'client.address': this.remote,
+      'docfusion.session': this.id,
+    });
     const endpoint = endpointFor(this.ctx.config, this.ctx.upstream, this.database);
     const login = this.upstreamLogin(verified);
     const pool = this.ctx.pools.poolFor(this.database, endpoint, login.user, login.credentials);
@@ -380,6 +415,7 @@ export class Session {
   // ---- relay -------------------------------------------------------------------------------
 
   private fromClient(frames: Frame[], chunk: Buffer): void {
+    bytesIn.inc(chunk.length);
     this.lastActivityAt = Date.now();
     this.clearIdleTimer();
     for (const [i, frame] of frames.entries()) {
@@ -433,7 +469,10 @@ export class Session {
   private linkOwner(): ConstructorParameters<typeof UpstreamLink>[0] {
     return {
       log: this.log,
-      writeClient: (data) => this.socket.destroyed || this.socket.write(data),
+      writeClient: (data) => {
+        bytesOut.inc(data.length);
+        return this.socket.destroyed || this.socket.write(data);
+      },
       onClientDrain: (resume) => {
         this.socket.once('drain', resume);
       },
@@ -474,6 +513,7 @@ export class Session {
         return route.kind === 'local' ? answerLocal(route.command, this.ctx, txStatus) : undefined;
       },
       internalQueryTimeoutMs: Math.max(5000, this.ctx.config.upstreamConnect.timeoutMs),
+      meter: new StatementMeter(this.log, () => this.ctx.config.log.slowStatementMs, this.span),
     };
   }
 

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { parseSql, type ParsedStatement } from './sql-parser.js';
 
 /** What a statement does to session state that a transaction pooler must know about. */
 export type SessionEffect =
@@ -11,28 +11,6 @@ export type SessionEffect =
   | { readonly kind: 'deallocate'; readonly name: string | null }
   /** State that cannot move between connections: the client keeps its connection from now on. */
   | { readonly kind: 'pin'; readonly reason: string };
-
-interface ParsedStatement {
-  readonly stmt: Record<string, unknown>;
-  readonly stmt_location?: number;
-  readonly stmt_len?: number;
-}
-
-interface Parser {
-  parseSync(sql: string): { stmts?: ParsedStatement[] };
-  loadModule(): Promise<void>;
-}
-
-const require = createRequire(import.meta.url);
-let parser: Parser | undefined;
-
-/** libpg-query's WASM module must be loaded once before the first synchronous parse. */
-export async function loadParser(): Promise<void> {
-  if (parser) return;
-  const module = require('libpg-query') as Parser;
-  await module.loadModule();
-  parser = module;
-}
 
 const FIRST_WORDS = new Set([
   'set',
@@ -53,10 +31,9 @@ const TRIGGERS =
  */
 export function sessionEffects(sql: string): SessionEffect[] {
   if (!mayHaveEffects(sql)) return [];
-  if (!parser) throw new Error('statement parser not loaded (call loadParser first)');
   let stmts: ParsedStatement[];
   try {
-    stmts = parser.parseSync(sql).stmts ?? [];
+    stmts = parseSql(sql);
   } catch {
     return []; // Postgres will reject it the same way.
   }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { PgError, SqlState } from '../protocol/pg-error.js';
 import type { DocFusionConfig } from './config-types.js';
 import { isConnectionError } from './errors.js';
+import { upstreamConnectsTotal } from './metrics.js';
 import {
   UpstreamConnection,
   UpstreamRefusedError,
@@ -32,8 +33,14 @@ export async function connectWithRetry(
   const { retries, backoffInitialMs, backoffMaxMs, timeoutMs } = config.upstreamConnect;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await UpstreamConnection.connect({ ...request, connectTimeoutMs: timeoutMs }, log);
+      const connection = await UpstreamConnection.connect(
+        { ...request, connectTimeoutMs: timeoutMs },
+        log,
+      );
+      upstreamConnectsTotal.labels('ok').inc();
+      return connection;
     } catch (error) {
+      upstreamConnectsTotal.labels('failed').inc();
       const retryable =
         isConnectionError(error) ||
         (error instanceof UpstreamRefusedError && RETRYABLE_CODES.has(error.code));

@@ -25,6 +25,7 @@ import {
 } from './prepared-statements.js';
 import { isFatal, ResponseTracker, SLOT, type Slot } from './response-tracker.js';
 import { applyEffect, diffSql, type ParamState } from './session-params.js';
+import type { SqlRef, StatementMeter } from './statement-meter.js';
 import { sessionEffects, type SessionEffect } from './statement-effects.js';
 import type { UpstreamConnection } from './upstream-connection.js';
 
@@ -44,6 +45,8 @@ export interface LinkOwner {
   /** A Query the router sends elsewhere: returns the whole reply, or undefined for upstream. */
   routeLocal(frame: Frame, txStatus: TransactionStatusByte): Buffer | undefined;
   readonly internalQueryTimeoutMs: number;
+  /** Statement metrics, slow log and spans for this client. */
+  readonly meter: StatementMeter;
 }
 
 /** Frontend message types that begin or continue an extended-protocol batch. */
@@ -72,6 +75,10 @@ export class UpstreamLink {
   private transactionEffects: SessionEffect[] = [];
   private lastTag = '';
   private openBatch = false;
+  /** Parse bodies by statement name ('' = unnamed), for the slow-statement log. */
+  private readonly parsedSql = new Map<string, Buffer>();
+  /** The SQL of the statement bound in the current batch. */
+  private boundSql: SqlRef | undefined;
   private pinnedBy: string | undefined;
   private upstreamSentFatal = false;
   private closed = false;
@@ -92,6 +99,11 @@ export class UpstreamLink {
 
   get connection(): UpstreamConnection | undefined {
     return this.lease;
+  }
+
+  /** Waiting for the pool to hand out a connection. */
+  get waiting(): boolean {
+    return this.acquiring;
   }
 
   get pinned(): string | undefined {
@@ -126,14 +138,15 @@ export class UpstreamLink {
     this.forward(this.lease, frames, chunk);
   }
 
-  /** Cancel the running statement; nothing when nothing runs. */
-  cancel(timeoutMs: number): void {
+  /** Cancel the running statement; nothing when nothing runs. Returns whether a cancel went out. */
+  cancel(timeoutMs: number): boolean {
     const lease = this.lease;
-    if (!lease || !this.tracker.busy || lease.isClosed) return;
+    if (!lease || !this.tracker.busy || lease.isClosed) return false;
     this.owner.log.info({ upstreamPid: lease.processId }, 'forwarding cancel request');
     lease.cancel(timeoutMs).catch((error: unknown) => {
       this.owner.log.warn({ err: error }, 'could not forward cancel request');
     });
+    return true;
   }
 
   /** End: give the connection back (reset first in session mode) or close it. */
@@ -146,6 +159,10 @@ export class UpstreamLink {
     const quiet = !lease.isClosed && !this.tracker.busy && !this.tracker.inCopyIn;
     const needsReset = this.mode === 'session' || this.pinnedBy !== undefined;
     if (!quiet) {
+      // A statement still running upstream must not go on (and commit) after its client is gone.
+      if (!lease.isClosed && this.tracker.busy) {
+        lease.cancel(this.owner.internalQueryTimeoutMs).catch(() => undefined);
+      }
       this.pool.release(lease, false);
       return;
     }
@@ -258,9 +275,11 @@ export class UpstreamLink {
           const local = this.owner.routeLocal(frame, this.txStatus);
           if (local !== undefined) {
             divert(i);
+            this.owner.meter.local('SHOW');
             this.emit(this.tracker.push({ expect: 'query', synthetic: local }));
             continue;
           }
+          this.owner.meter.begin('passthrough', { body: frame.body, parse: false });
           if (!transactionMode) {
             this.tracker.push(SLOT.query);
             break;
@@ -269,6 +288,8 @@ export class UpstreamLink {
           const answered = this.answerDeallocate(effects);
           if (answered) {
             divert(i);
+            this.owner.meter.abandonLast();
+            this.owner.meter.local('DEALLOCATE');
             this.emit(this.tracker.push({ expect: 'query', synthetic: answered }));
             continue;
           }
@@ -288,9 +309,12 @@ export class UpstreamLink {
         }
         case FrontendCode.Sync:
           this.openBatch = false;
+          if (!this.tracker.inCopyIn) this.owner.meter.begin('passthrough', this.boundSql);
+          this.boundSql = undefined;
           this.tracker.push(SLOT.sync);
           break;
         case FrontendCode.FunctionCall:
+          this.owner.meter.begin('passthrough', undefined);
           this.tracker.push(SLOT.function);
           break;
         case FrontendCode.Execute: {
@@ -302,6 +326,7 @@ export class UpstreamLink {
           this.tracker.copyEnded();
           break;
         case FrontendCode.Parse: {
+          this.parsedSql.set(frame.body.toString('utf8', 0, frame.body.indexOf(0)), frame.body);
           if (!transactionMode) {
             this.tracker.push(SLOT.parse);
             break;
@@ -331,6 +356,10 @@ export class UpstreamLink {
         case FrontendCode.Bind:
         case FrontendCode.Describe:
         case FrontendCode.Close: {
+          if (type === FrontendCode.Bind) {
+            const body = this.parsedSql.get(boundStatementName(frame.body));
+            this.boundSql = body === undefined ? undefined : { body, parse: true };
+          }
           const expect =
             type === FrontendCode.Bind
               ? 'bind'
@@ -372,7 +401,7 @@ export class UpstreamLink {
         : chunk !== undefined && coversExactly(frames, chunk)
           ? chunk
           : Buffer.concat(frames.map((f) => f.raw));
-    if (data !== undefined && data.length > 0 && !lease.write(data)) {
+    if (data.length > 0 && !lease.write(data)) {
       this.owner.pauseClient();
       lease.socket.once('drain', () => {
         this.owner.resumeClient();
@@ -496,10 +525,16 @@ export class UpstreamLink {
           this.transactionEffects = [];
           if (this.lastTag === 'COMMIT') this.apply(effects);
         }
-      } else if (type === BackendCode.CommandComplete && this.txStatus !== TransactionStatus.Idle) {
+        this.owner.meter.ready();
+      } else if (type === BackendCode.DataRow) {
+        this.owner.meter.row();
+      } else if (type === BackendCode.CommandComplete) {
         this.lastTag = decodeCommandComplete(frame.body);
+        this.owner.meter.commandComplete(this.lastTag);
+      } else if (type === BackendCode.ErrorResponse) {
+        this.owner.meter.error(frame.body);
+        if (isFatal(frame.body)) this.noteFatal(frame);
       }
-      if (type === BackendCode.ErrorResponse && isFatal(frame.body)) this.noteFatal(frame);
       const verdict = this.tracker.onBackend(type, frame.body);
       if (verdict.forward && verdict.after === undefined) continue;
       exact = false;
@@ -536,10 +571,20 @@ export class UpstreamLink {
     if (this.lease !== connection || this.closed) return;
     this.lease = undefined;
     this.tracker.reset();
+    this.owner.meter.abandon();
     this.pool.release(connection, false);
     this.owner.log.warn({ err: error }, 'upstream connection closed');
     this.owner.lost(undefined, this.upstreamSentFatal);
   }
+}
+
+/** The statement name of a Bind body (portal\0statement\0…). */
+function boundStatementName(body: Buffer): string {
+  const portalEnd = body.indexOf(0);
+  const statementEnd = body.indexOf(0, portalEnd + 1);
+  return portalEnd < 0 || statementEnd < 0
+    ? ''
+    : body.toString('utf8', portalEnd + 1, statementEnd);
 }
 
 /** The statement name of a Bind, or of a Describe/Close aimed at a statement ('S'). */

@@ -86,7 +86,7 @@ describe('docfusiondb CLI', () => {
     expect(printed.embedded).toMatchObject({ password: '***' });
     expect(printed.auth).toMatchObject({ method: 'md5' });
     expect(printed.http).toMatchObject({ enabled: false });
-    expect(printed.log).toEqual({ level: 'warn' }); // the flag beats DOCFUSION_LOG_LEVEL
+    expect(printed.log).toEqual({ level: 'warn', slow_statement_ms: 1000 }); // the flag beats DOCFUSION_LOG_LEVEL
   });
 
   it('--print-config with a config file', async () => {

@@ -118,7 +118,8 @@ describe('defaults', () => {
     expect(c.poolUsers).toEqual({});
     expect(c.timeouts).toEqual({ queryMs: 0, idleInTransactionMs: 0, clientIdleMs: 0 });
     expect(c.shutdown).toEqual({ graceMs: 10_000 });
-    expect(c.log).toEqual({ level: 'info' });
+    expect(c.log).toEqual({ level: 'info', slowStatementMs: 1000 });
+    expect(c.tracing).toEqual({ otlpEndpoint: null, serviceName: 'docfusiondb' });
   });
 
   it('lists no admin users, not even the embedded user (the server adds it itself)', () => {
@@ -369,7 +370,8 @@ pool_users:
 timeouts: {query_ms: 30000, idle_in_transaction_ms: 5000, client_idle_ms: 2147483647}
 admin: {users: [alice, "Mixed Case"]}
 shutdown: {grace_ms: 0}
-log: {level: trace}
+log: {level: trace, slow_statement_ms: 250}
+tracing: {otlp_endpoint: "http://127.0.0.1:4318/v1/traces", service_name: docfusion-test}
 `,
     });
     expect(c).toEqual({
@@ -421,7 +423,8 @@ log: {level: trace}
       timeouts: { queryMs: 30_000, idleInTransactionMs: 5000, clientIdleMs: 2_147_483_647 },
       admin: { users: ['alice', 'Mixed Case'] },
       shutdown: { graceMs: 0 },
-      log: { level: 'trace' },
+      log: { level: 'trace', slowStatementMs: 250 },
+      tracing: { otlpEndpoint: 'http://127.0.0.1:4318/v1/traces', serviceName: 'docfusion-test' },
     } satisfies DocFusionConfig);
   });
 
@@ -1165,6 +1168,7 @@ admin: {users: [ops, "with space"]}
       'admin',
       'shutdown',
       'log',
+      'tracing',
     ]);
     expect(text).toContain('pool_users:\n  app:\n    pool_size: 2\n');
     expect(text).toContain('  tx:\n    pool_mode: session\n    pool_size: 3\n');
