@@ -1,6 +1,5 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
-import pg from 'pg';
 import type { ProxyServer } from './server.js';
 import { VERSION } from './version.js';
 import { registry } from './metrics.js';
@@ -9,8 +8,6 @@ export interface HttpServerOptions {
   readonly host: string;
   readonly port: number;
   readonly proxy: ProxyServer;
-  /** Admin URL used by the readiness probe. */
-  readonly upstreamUrl: string;
   readonly log: Logger;
 }
 
@@ -21,7 +18,6 @@ export interface HttpServerOptions {
  */
 export class HttpServer {
   private readonly server: http.Server;
-  private lastProbe: { at: number; ok: boolean; reason?: string } | undefined;
 
   private constructor(private readonly options: HttpServerOptions) {
     this.server = http.createServer((request, response) => {
@@ -88,7 +84,7 @@ export class HttpServer {
       return;
     }
     if (path === '/readyz') {
-      const probe = await this.probe();
+      const probe = await this.options.proxy.readiness.check();
       send(
         response,
         probe.ok ? 200 : 503,
@@ -97,32 +93,6 @@ export class HttpServer {
       return;
     }
     send(response, 404, { error: { code: 'not_found', message: `no route ${path ?? ''}` } });
-  }
-
-  /** Readiness, cached for a second so probes cannot hammer the upstream. */
-  private async probe(): Promise<{ ok: boolean; reason?: string }> {
-    if (this.lastProbe && Date.now() - this.lastProbe.at < 1000) return this.lastProbe;
-    let result: { ok: boolean; reason?: string };
-    if (!this.options.proxy.listening) {
-      result = { ok: false, reason: 'not accepting connections' };
-    } else {
-      const client = new pg.Client({
-        connectionString: this.options.upstreamUrl,
-        connectionTimeoutMillis: 2000,
-      });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        await client.query('SELECT 1');
-        result = { ok: true };
-      } catch (error) {
-        result = { ok: false, reason: `upstream unreachable: ${(error as Error).message}` };
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-    }
-    this.lastProbe = { at: Date.now(), ...result };
-    return result;
   }
 }
 

@@ -93,17 +93,27 @@ export class Pool {
 
   /** A connection for a client; waits FIFO when the pool is full (up to max_client_wait_ms). */
   acquire(): Promise<UpstreamConnection> {
-    if (this.closed)
+    if (this.closed) {
       return Promise.reject(
         new PgError(SqlState.AdminShutdown, 'pool is closed', { severity: 'FATAL' }),
       );
+    }
     if (!this.paused && this.waiters.length === 0) {
       const connection = this.takeIdle();
       if (connection) return this.checked(connection, Date.now());
     }
+    return this.enqueue(Date.now(), false);
+  }
+
+  /**
+   * Wait for a connection. `front`: a client whose connection failed its health check keeps its
+   * place at the head of the queue and its original deadline.
+   */
+  private enqueue(since: number, front: boolean): Promise<UpstreamConnection> {
     return new Promise<UpstreamConnection>((resolve, reject) => {
+      const remaining = Math.max(0, this.settings.maxClientWaitMs - (Date.now() - since));
       const waiter: Waiter = {
-        since: Date.now(),
+        since,
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -116,9 +126,10 @@ export class Pool {
               { severity: 'FATAL' },
             ),
           );
-        }, this.settings.maxClientWaitMs),
+        }, remaining),
       };
-      this.waiters.push(waiter);
+      if (front) this.waiters.unshift(waiter);
+      else this.waiters.push(waiter);
       this.serveWaiters();
     });
   }
@@ -153,9 +164,10 @@ export class Pool {
     if (cancelling) {
       // Never hand a backend to another client while a cancel meant for this one may still land.
       this.leased.add(connection);
-      void cancelling.finally(() => {
+      const back = (): void => {
         this.release(connection, true);
-      });
+      };
+      cancelling.then(back, back);
       return;
     }
     this.watchIdle(connection);
@@ -266,9 +278,9 @@ export class Pool {
     connection: UpstreamConnection,
     since: number,
   ): Promise<UpstreamConnection> {
-    this.totalAcquired++;
-    this.totalWaitMs += Date.now() - since;
+    this.countAcquired(since);
     if (Date.now() - connection.lastUsedAt < this.settings.serverCheckDelayMs) return connection;
+    const checkStart = Date.now();
     try {
       await connection.runQuiet('', this.settings.maxClientWaitMs);
       return connection;
@@ -279,7 +291,8 @@ export class Pool {
       );
       this.leased.delete(connection);
       connection.destroy();
-      return this.acquire();
+      // The client keeps its place; the time lost on the dead connection does not count.
+      return this.enqueue(since + (Date.now() - checkStart), true);
     }
   }
 

@@ -41,6 +41,15 @@ const SWALLOW: BackendVerdict = { forward: false, after: undefined };
 export class ResponseTracker {
   private readonly slots: Slot[] = [];
   private copyIn = false;
+  /** The request at the head got an ErrorResponse (its ReadyForQuery completes it with ok=false). */
+  private headFailed = false;
+  /**
+   * An extended-protocol error left no Sync in the queue: Postgres discards every message it
+   * reads until the next Sync, so messages pushed now get no reply.
+   */
+  private skipping = false;
+  /** Slots queued when the client ended a COPY whose CopyInResponse has not arrived yet. */
+  private copyEndMark: number | undefined;
 
   /** Replies still owed. */
   get busy(): boolean {
@@ -62,12 +71,20 @@ export class ResponseTracker {
    */
   push(slot: Slot): Buffer[] | undefined {
     if (this.copyIn && slot.expect === 'sync') return undefined; // Postgres ignores it
+    if (this.skipping) {
+      if (slot.expect !== 'sync') {
+        slot.onDone?.(false);
+        return undefined;
+      }
+      this.skipping = false;
+    }
     this.slots.push(slot);
     return this.slots.length === 1 && slot.synthetic ? this.drainSynthetic() : undefined;
   }
 
   /** The client ended COPY FROM STDIN (CopyDone or CopyFail). */
   copyEnded(): void {
+    if (!this.copyIn) this.copyEndMark = this.slots.length;
     this.copyIn = false;
   }
 
@@ -80,37 +97,52 @@ export class ResponseTracker {
       case BackendCode.NotificationResponse:
       case BackendCode.ParameterStatus:
         return FORWARD;
-      case BackendCode.ReadyForQuery:
+      case BackendCode.ReadyForQuery: {
         this.copyIn = false;
+        this.copyEndMark = undefined;
+        const failed = this.headFailed;
+        this.headFailed = false;
         if (
           head &&
           (head.expect === 'sync' || head.expect === 'query' || head.expect === 'function')
         ) {
-          return this.complete(head, true, !head.hidden);
+          return this.complete(head, !failed, !head.hidden);
         }
         return FORWARD;
+      }
       case BackendCode.ErrorResponse: {
         if (!head) return FORWARD;
         if (isFatal(body)) return FORWARD;
         this.copyIn = false;
         if (head.expect === 'sync' || head.expect === 'query' || head.expect === 'function') {
+          this.headFailed = true;
           return FORWARD; // ReadyForQuery follows
         }
         // An extended-protocol message failed: Postgres skips everything up to the next Sync.
-        this.slots.shift();
+        this.shift();
         head.onDone?.(false);
         while (this.slots[0] && this.slots[0].expect !== 'sync') {
-          this.slots.shift()?.onDone?.(false);
+          this.shift()?.onDone?.(false);
         }
+        if (this.slots.length === 0) this.skipping = true;
         return FORWARD;
       }
-      case BackendCode.CopyInResponse:
+      case BackendCode.CopyInResponse: {
         this.copyIn = true;
-        // Syncs the client already sent after this COPY's Execute are ignored by Postgres.
+        // Syncs the client sent after this COPY's Execute (but before it ended the COPY) are
+        // ignored by Postgres.
         if (head?.expect === 'execute') {
-          while (this.slots[1]?.expect === 'sync') this.slots.splice(1, 1);
+          const end = this.copyEndMark ?? this.slots.length;
+          let removed = 0;
+          while (1 < end - removed && this.slots[1]?.expect === 'sync') {
+            this.slots.splice(1, 1);
+            removed++;
+          }
+          if (this.copyEndMark !== undefined) this.copyEndMark -= removed;
         }
+        if (this.copyEndMark !== undefined) this.copyIn = false; // the client already ended it
         return head?.hidden ? SWALLOW : FORWARD;
+      }
       default:
         break;
     }
@@ -151,19 +183,28 @@ export class ResponseTracker {
   reset(): void {
     for (const slot of this.slots.splice(0)) slot.onDone?.(false);
     this.copyIn = false;
+    this.headFailed = false;
+    this.skipping = false;
+    this.copyEndMark = undefined;
   }
 
   private complete(head: Slot, ok: boolean, forward: boolean): BackendVerdict {
-    this.slots.shift();
+    this.shift();
     head.onDone?.(ok);
     const after = this.slots[0]?.synthetic ? this.drainSynthetic() : undefined;
     return after || !forward ? { forward, after } : FORWARD;
   }
 
+  /** Remove the head slot, keeping the COPY end mark pointing at the same slot. */
+  private shift(): Slot | undefined {
+    if (this.copyEndMark !== undefined && this.copyEndMark > 0) this.copyEndMark--;
+    return this.slots.shift();
+  }
+
   private drainSynthetic(): Buffer[] {
     const out: Buffer[] = [];
     while (this.slots[0]?.synthetic) {
-      const slot = this.slots.shift();
+      const slot = this.shift();
       if (!slot?.synthetic) break;
       out.push(slot.synthetic);
       slot.onDone?.(true);
@@ -172,9 +213,26 @@ export class ResponseTracker {
   }
 }
 
-/** An ErrorResponse whose severity is FATAL or PANIC: the backend is going away. */
+/**
+ * An ErrorResponse whose severity is FATAL or PANIC: the backend is going away. Reads the
+ * non-localized severity (V), else the localized one (S), field by field.
+ */
 export function isFatal(body: Buffer): boolean {
-  return body.includes('SFATAL\0') || body.includes('SPANIC\0');
+  let severity: string | undefined;
+  let offset = 0;
+  while (offset < body.length && body[offset] !== 0) {
+    const code = body[offset];
+    const end = body.indexOf(0, offset + 1);
+    if (end < 0) break;
+    if (code === 0x56 /* V */) return isFatalSeverity(body.toString('latin1', offset + 1, end));
+    if (code === 0x53 /* S */) severity = body.toString('latin1', offset + 1, end);
+    offset = end + 1;
+  }
+  return severity !== undefined && isFatalSeverity(severity);
+}
+
+function isFatalSeverity(severity: string): boolean {
+  return severity === 'FATAL' || severity === 'PANIC';
 }
 
 /** Shared slots for messages whose replies need no callback (the hot path allocates nothing). */

@@ -50,7 +50,7 @@ export async function startDocFusion(
       ...(embedded ? { embeddedUser: config.embedded.user } : {}),
     });
     const http = config.http.enabled
-      ? await HttpServer.start({ ...config.http.listen, proxy, upstreamUrl, log })
+      ? await HttpServer.start({ ...config.http.listen, proxy, log })
       : undefined;
     let stopping: Promise<void> | undefined;
     return {

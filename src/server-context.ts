@@ -6,6 +6,7 @@ import type { CredentialStore } from './credentials.js';
 import type { PoolManager } from './pool-manager.js';
 import type { Session } from './session.js';
 import type { Tracing } from './tracing.js';
+import type { ReadinessProbe } from './readiness.js';
 import type { ParsedUpstream } from './upstream-target.js';
 
 /** What every session shares: built once by the server, read by sessions. */
@@ -20,6 +21,8 @@ export interface ServerContext {
   readonly cancels: CancelRegistry;
   readonly tls: tls.SecureContext | undefined;
   readonly tracing: Tracing;
+  /** Set once the server is constructed; SHOW docfusion.status reads it. */
+  readonly readiness: ReadinessProbe | undefined;
   /** Called after the startup packet: false when max_client_connections is reached. */
   admitClient(session: Session): boolean;
   onSessionClosed(session: Session): void;

@@ -16,6 +16,7 @@ import { Session } from './session.js';
 import { loadParser } from './sql-parser.js';
 import { clientConnections, onScrape, poolSize, upstreamConnections } from './metrics.js';
 import { NO_TRACING, type Tracing } from './tracing.js';
+import { ReadinessProbe } from './readiness.js';
 import { parseUpstreamUrl, type ParsedUpstream } from './upstream-target.js';
 import { VERSION } from './version.js';
 
@@ -43,7 +44,11 @@ export class ProxyServer {
   readonly sessions = new Set<Session>();
   private readonly admitted = new Set<Session>();
   private readonly server: net.Server;
-  private readonly ctx: ServerContext & { config: DocFusionConfig; credentials: CredentialStore };
+  private readonly ctx: ServerContext & {
+    config: DocFusionConfig;
+    credentials: CredentialStore;
+    readiness: ReadinessProbe | undefined;
+  };
   private accepting = true;
   private idleWaiters: (() => void)[] = [];
 
@@ -64,6 +69,7 @@ export class ProxyServer {
       cancels: new CancelRegistry(),
       tls: loadTls(config),
       tracing: options.tracing ?? NO_TRACING,
+      readiness: undefined,
       admitClient: (session) => {
         if (!this.accepting || this.admitted.size >= this.ctx.config.limits.maxClientConnections)
           return false;
@@ -91,7 +97,11 @@ export class ProxyServer {
     this.stopScrape = onScrape(() => {
       this.collectMetrics();
     });
+    this.readiness = new ReadinessProbe(upstream.url, () => this.listening);
+    this.ctx.readiness = this.readiness;
   }
+
+  readonly readiness: ReadinessProbe;
 
   private readonly stopScrape: () => void;
 
@@ -224,6 +234,7 @@ export class ProxyServer {
     }
     await closed;
     this.stopScrape();
+    this.readiness.stop();
     this.ctx.pools.close();
     await this.ctx.credentials.close();
   }

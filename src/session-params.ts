@@ -15,29 +15,41 @@ const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
 /** The client's startup parameters (and `options=-c name=value …`) as a ParamState. */
 export function startupParamState(params: ReadonlyMap<string, string>): ParamState {
   const state: ParamState = new Map();
-  for (const [name, value] of params) {
-    if (!NOT_SETTINGS.has(name)) state.set(name.toLowerCase(), setConfigSql(name, value));
-  }
+  // Postgres applies `options` first and explicit startup parameters after, so those win.
   const options = params.get('options');
   if (options !== undefined) {
     for (const [name, value] of parseOptions(options))
       state.set(name.toLowerCase(), setConfigSql(name, value));
   }
+  for (const [name, value] of params) {
+    if (!NOT_SETTINGS.has(name)) state.set(name.toLowerCase(), setConfigSql(name, value));
+  }
   return state;
 }
 
-/** Apply a statement's effect on the client's desired state (after the statement succeeded). */
-export function applyEffect(state: ParamState, effect: SessionEffect): void {
+/**
+ * Apply a statement's effect on the client's desired state (after the statement succeeded).
+ * As in Postgres, RESET returns to the session's startup value (`baseline`), not the server's.
+ */
+export function applyEffect(
+  state: ParamState,
+  effect: SessionEffect,
+  baseline: ReadonlyMap<string, string>,
+): void {
   switch (effect.kind) {
     case 'set':
       state.set(effect.name, effect.sql);
       break;
-    case 'reset':
-      state.delete(effect.name);
+    case 'reset': {
+      const initial = baseline.get(effect.name);
+      if (initial === undefined) state.delete(effect.name);
+      else state.set(effect.name, initial);
       break;
+    }
     case 'reset-all':
     case 'discard-all':
       state.clear();
+      for (const [name, sql] of baseline) state.set(name, sql);
       break;
     default:
       break;
@@ -56,7 +68,8 @@ export function diffSql(
   for (const [name, sql] of desired) {
     if (applied.get(name) !== sql) statements.push(sql);
   }
-  return statements.length === 0 ? null : statements.join('; ');
+  // One statement per line: a replayed SET may end in a -- comment.
+  return statements.length === 0 ? null : statements.join('\n;\n');
 }
 
 function setConfigSql(name: string, value: string): string {

@@ -27,8 +27,15 @@ export async function loadParser(): Promise<void> {
   parser = module;
 }
 
+export class ParserNotLoadedError extends Error {
+  override readonly name = 'ParserNotLoadedError';
+  constructor() {
+    super('SQL parser not loaded (call loadParser first)');
+  }
+}
+
 function loaded(): LibPgQuery {
-  if (!parser) throw new Error('SQL parser not loaded (call loadParser first)');
+  if (!parser) throw new ParserNotLoadedError();
   return parser;
 }
 

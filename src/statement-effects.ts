@@ -1,4 +1,4 @@
-import { parseSql, type ParsedStatement } from './sql-parser.js';
+import { ParserNotLoadedError, parseSql, type ParsedStatement } from './sql-parser.js';
 
 /** What a statement does to session state that a transaction pooler must know about. */
 export type SessionEffect =
@@ -34,8 +34,9 @@ export function sessionEffects(sql: string): SessionEffect[] {
   let stmts: ParsedStatement[];
   try {
     stmts = parseSql(sql);
-  } catch {
-    return []; // Postgres will reject it the same way.
+  } catch (error) {
+    if (error instanceof ParserNotLoadedError) throw error;
+    return []; // a syntax error: Postgres will reject it the same way
   }
   const bytes = Buffer.from(sql, 'utf8');
   const lower = sql.toLowerCase();
@@ -48,17 +49,51 @@ export function sessionEffects(sql: string): SessionEffect[] {
   if (/\bpg_(try_)?advisory_lock(_shared)?\s*\(/.test(lower)) {
     effects.push({ kind: 'pin', reason: 'session advisory lock' });
   }
+  if (/\bset_config\s*\(/.test(lower)) {
+    // set_config(name, value, false) changes the session; its arguments may be expressions.
+    effects.push({ kind: 'pin', reason: 'set_config' });
+  }
   return effects;
 }
 
+/** Text that can matter wherever it appears in a single statement. */
+const ANYWHERE = /advisory_lock|set_config|pg_temp|\binto\s+(temp|temporary)\b/i;
+
 function mayHaveEffects(sql: string): boolean {
-  const first = /^\s*(?:(?:--[^\n]*\n|\/\*[\s\S]*?\*\/)\s*)*([a-z]+)/i
-    .exec(sql)?.[1]
-    ?.toLowerCase();
+  const first = firstWord(sql);
   if (first !== undefined && FIRST_WORDS.has(first)) return true;
+  if (ANYWHERE.test(sql)) return true;
   const semicolon = sql.indexOf(';');
   const hasMore = semicolon >= 0 && sql.slice(semicolon + 1).trim() !== '';
-  return hasMore ? TRIGGERS.test(sql) : /advisory_lock/i.test(sql);
+  return hasMore && TRIGGERS.test(sql);
+}
+
+/** The first keyword, after white space and comments (block comments nest, as in Postgres). */
+function firstWord(sql: string): string | undefined {
+  let i = 0;
+  for (;;) {
+    while (i < sql.length && /\s/.test(sql.charAt(i))) i++;
+    if (sql.startsWith('--', i)) {
+      const end = sql.indexOf('\n', i);
+      if (end < 0) return undefined;
+      i = end + 1;
+    } else if (sql.startsWith('/*', i)) {
+      let depth = 0;
+      do {
+        if (sql.startsWith('/*', i)) {
+          depth++;
+          i += 2;
+        } else if (sql.startsWith('*/', i)) {
+          depth--;
+          i += 2;
+        } else {
+          i++;
+        }
+      } while (depth > 0 && i < sql.length);
+    } else {
+      return /^[a-z]+/i.exec(sql.slice(i, i + 16))?.[0].toLowerCase();
+    }
+  }
 }
 
 /** libpg-query locations are byte offsets into the UTF-8 text. */
@@ -79,9 +114,14 @@ function effectOf(stmt: Record<string, unknown>, text: string): SessionEffect | 
       if (n.is_local === true) return undefined;
       const name = typeof n.name === 'string' ? n.name.toLowerCase() : '';
       switch (n.kind) {
+        case 'VAR_SET_MULTI':
+          // SET TRANSACTION … lasts one transaction; SET SESSION CHARACTERISTICS sets several
+          // default_transaction_* settings at once: rare enough to pin rather than replay.
+          return name === 'transaction'
+            ? undefined
+            : { kind: 'pin', reason: 'SET SESSION CHARACTERISTICS' };
         case 'VAR_SET_VALUE':
         case 'VAR_SET_CURRENT':
-        case 'VAR_SET_MULTI':
           return { kind: 'set', name, sql: text };
         case 'VAR_SET_DEFAULT':
         case 'VAR_RESET':
@@ -110,15 +150,14 @@ function effectOf(stmt: Record<string, unknown>, text: string): SessionEffect | 
     case 'CreateStmt':
     case 'CreateSeqStmt':
     case 'ViewStmt':
-    case 'CreateTableAsStmt': {
-      const relation = (n.relation ??
-        n.sequence ??
-        n.view ??
-        (n.into as Record<string, unknown> | undefined)?.rel) as
-        { relpersistence?: string } | undefined;
-      return relation?.relpersistence === 't'
-        ? { kind: 'pin', reason: 'temporary table' }
-        : undefined;
+    case 'CreateTableAsStmt':
+    case 'SelectStmt': {
+      // CREATE TEMP …, CREATE … AS, SELECT … INTO TEMP, and anything created in pg_temp.
+      const into = (n.into ?? n.intoClause) as Record<string, unknown> | undefined;
+      const relation = (n.relation ?? n.sequence ?? n.view ?? into?.rel) as
+        { relpersistence?: string; schemaname?: string } | undefined;
+      const temporary = relation?.relpersistence === 't' || relation?.schemaname === 'pg_temp';
+      return temporary ? { kind: 'pin', reason: 'temporary table' } : undefined;
     }
     default:
       return undefined;

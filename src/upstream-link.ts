@@ -83,6 +83,8 @@ export class UpstreamLink {
   private upstreamSentFatal = false;
   private closed = false;
   txStatus: TransactionStatusByte = TransactionStatus.Idle;
+  /** The client's startup settings: what RESET returns to. */
+  private readonly baseline: ReadonlyMap<string, string>;
 
   constructor(
     private readonly owner: LinkOwner,
@@ -90,7 +92,9 @@ export class UpstreamLink {
     readonly mode: PoolMode,
     /** The client's settings (startup parameters and SETs), kept current in transaction mode. */
     private readonly desired: ParamState,
-  ) {}
+  ) {
+    this.baseline = new Map(desired);
+  }
 
   /** Statements in flight upstream. */
   get busy(): boolean {
@@ -491,7 +495,7 @@ export class UpstreamLink {
   private apply(effects: SessionEffect[]): void {
     const lease = this.lease;
     for (const effect of effects) {
-      applyEffect(this.desired, effect);
+      applyEffect(this.desired, effect, this.baseline);
       if (effect.kind === 'deallocate') {
         if (effect.name === null) this.statements.clear();
         else this.statements.delete(effect.name);

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs what the ruby client suite (test/clients/ruby.test.ts) drives, from Debian's packages.
+# Run as root by .ci/run (after apt-get update). Fails loudly when a package cannot be installed.
+set -euo pipefail
+# Other installers may hold the dpkg lock: wait for it rather than fail.
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends ruby ruby-pg
