@@ -66,10 +66,30 @@ function showSetting(setting: string, ctx: ServerContext): string | undefined {
     case 'auth_method':
       return ctx.config.auth.method;
     case 'pool_mode':
-      return 'session';
+      return ctx.config.pool.mode;
+    case 'status':
+      return statusJson(ctx);
     default:
       return undefined;
   }
+}
+
+/**
+ * The same as `GET /readyz`, over the wire: ready or not (with the reason), sessions and pools.
+ * Uses the readiness probe's last result, refreshed in the background every few seconds.
+ */
+function statusJson(ctx: ServerContext): string {
+  const readiness = ctx.readiness?.current;
+  void ctx.readiness?.check();
+  const pools = ctx.pools.all().map((pool) => pool.stats());
+  return JSON.stringify({
+    status: readiness?.ok === true ? 'ready' : 'unavailable',
+    ...(readiness?.ok === true ? {} : { reason: readiness?.reason ?? 'not checked yet' }),
+    checked_at: readiness && readiness.at > 0 ? new Date(readiness.at).toISOString() : null,
+    version: ctx.version,
+    sessions: [...ctx.sessions()].length,
+    pools: pools.map((p) => ({ database: p.database, user: p.user, mode: p.mode, size: p.size, active: p.active, idle: p.idle, waiting: p.waiting })),
+  });
 }
 
 function reply(messages: Buffer[], txStatus: TransactionStatusByte): Buffer {

@@ -64,7 +64,8 @@ let nextSessionId = 1;
  */
 export class Session {
   readonly id = nextSessionId++;
-  readonly log: Logger;
+  /** Child logger: session id and client address, then user, database and application_name. */
+  log: Logger;
   readonly connectedAt = Date.now();
   readonly remote: string;
   state: SessionState = 'startup';
@@ -315,10 +316,8 @@ export class Session {
       // We speak protocol 3.0 and no protocol extensions (yet).
       this.socket.write(be.negotiateProtocolVersion(0, unrecognized));
     }
-    this.log.info(
-      { user, database: this.database, application_name: this.applicationName },
-      'client startup',
-    );
+    this.log = this.log.child({ user, database: this.database, application_name: this.applicationName });
+    this.log.info('client startup');
 
     if (!this.ctx.admitClient(this)) {
       throw new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', {
