@@ -88,7 +88,15 @@ function statusJson(ctx: ServerContext): string {
     checked_at: readiness && readiness.at > 0 ? new Date(readiness.at).toISOString() : null,
     version: ctx.version,
     sessions: [...ctx.sessions()].length,
-    pools: pools.map((p) => ({ database: p.database, user: p.user, mode: p.mode, size: p.size, active: p.active, idle: p.idle, waiting: p.waiting })),
+    pools: pools.map((p) => ({
+      database: p.database,
+      user: p.user,
+      mode: p.mode,
+      size: p.size,
+      active: p.active,
+      idle: p.idle,
+      waiting: p.waiting,
+    })),
   });
 }
 

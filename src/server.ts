@@ -97,11 +97,16 @@ export class ProxyServer {
     this.stopScrape = onScrape(() => {
       this.collectMetrics();
     });
-    this.readiness = new ReadinessProbe(upstream.url, () => this.listening);
-    this.ctx.readiness = this.readiness;
   }
 
-  readonly readiness: ReadinessProbe;
+  private probe: ReadinessProbe | undefined;
+
+  /** Readiness (`/readyz`, `SHOW docfusion.status`), started once the server listens. */
+  get readiness(): ReadinessProbe {
+    this.probe ??= new ReadinessProbe(this.upstream.url, () => this.listening);
+    this.ctx.readiness = this.probe;
+    return this.probe;
+  }
 
   private readonly stopScrape: () => void;
 
@@ -144,6 +149,7 @@ export class ProxyServer {
     proxy.server.on('error', (error) => {
       log.error({ err: error }, 'listener error');
     });
+    void proxy.readiness.check();
     log.info(
       { listen: proxy.address(), tls: proxy.ctx.tls !== undefined, poolMode: config.pool.mode },
       'DocFusionDB accepting connections',
@@ -234,7 +240,7 @@ export class ProxyServer {
     }
     await closed;
     this.stopScrape();
-    this.readiness.stop();
+    this.probe?.stop();
     this.ctx.pools.close();
     await this.ctx.credentials.close();
   }

@@ -316,7 +316,11 @@ export class Session {
       // We speak protocol 3.0 and no protocol extensions (yet).
       this.socket.write(be.negotiateProtocolVersion(0, unrecognized));
     }
-    this.log = this.log.child({ user, database: this.database, application_name: this.applicationName });
+    this.log = this.log.child({
+      user,
+      database: this.database,
+      application_name: this.applicationName,
+    });
     this.log.info('client startup');
 
     if (!this.ctx.admitClient(this)) {
@@ -370,6 +374,8 @@ export class Session {
     const pool = this.ctx.pools.poolFor(this.database, endpoint, login.user, login.credentials);
     const link = new UpstreamLink(this.linkOwner(), pool, pool.mode, desired);
     this.link = link;
+    // Authenticated: from here the wait for a connection is bounded by pool.max_client_wait_ms.
+    clearTimeout(this.startupTimer);
     const connection = await link.attach();
     if (this.closing) return;
     this.finishLogin(connection.parameters);
@@ -417,7 +423,9 @@ export class Session {
     bytesIn.inc(chunk.length);
     this.lastActivityAt = Date.now();
     this.clearIdleTimer();
-    for (const [i, frame] of frames.entries()) {
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i];
+      if (frame === undefined) continue;
       if (frame.type === FrontendCode.Terminate || !RELAYED.has(frame.type)) {
         if (i > 0) this.relay(frames.slice(0, i), chunk);
         this.terminate(

@@ -10,7 +10,10 @@ export type SessionEffect =
   /** `DEALLOCATE name` / `DEALLOCATE ALL` (name null). */
   | { readonly kind: 'deallocate'; readonly name: string | null }
   /** State that cannot move between connections: the client keeps its connection from now on. */
-  | { readonly kind: 'pin'; readonly reason: string };
+  | { readonly kind: 'pin'; readonly reason: string }
+  /** Transaction control, so SETs inside transactions and savepoints count only if kept. */
+  | { readonly kind: 'begin' | 'commit' | 'rollback' }
+  | { readonly kind: 'savepoint' | 'release' | 'rollback-to'; readonly name: string };
 
 const FIRST_WORDS = new Set([
   'set',
@@ -21,6 +24,9 @@ const FIRST_WORDS = new Set([
   'listen',
   'create',
   'declare',
+  'savepoint',
+  'release',
+  'rollback',
 ]);
 const TRIGGERS =
   /\b(set|reset|discard|deallocate|prepare|listen|temp|temporary|declare)\b|advisory_lock/i;
@@ -128,6 +134,26 @@ function effectOf(stmt: Record<string, unknown>, text: string): SessionEffect | 
           return { kind: 'reset', name };
         case 'VAR_RESET_ALL':
           return { kind: 'reset-all' };
+        default:
+          return undefined;
+      }
+    }
+    case 'TransactionStmt': {
+      const savepoint = typeof n.savepoint_name === 'string' ? n.savepoint_name : '';
+      switch (n.kind) {
+        case 'TRANS_STMT_BEGIN':
+        case 'TRANS_STMT_START':
+          return { kind: 'begin' };
+        case 'TRANS_STMT_COMMIT':
+          return { kind: 'commit' };
+        case 'TRANS_STMT_ROLLBACK':
+          return { kind: 'rollback' };
+        case 'TRANS_STMT_SAVEPOINT':
+          return { kind: 'savepoint', name: savepoint };
+        case 'TRANS_STMT_RELEASE':
+          return { kind: 'release', name: savepoint };
+        case 'TRANS_STMT_ROLLBACK_TO':
+          return { kind: 'rollback-to', name: savepoint };
         default:
           return undefined;
       }

@@ -61,7 +61,7 @@ export class StatementMeter {
     if (!request) return;
     const elapsedMs = performance.now() - request.startedAt;
     const command = commandLabel(this.command);
-    statementSeconds.labels(request.route, command).observe(elapsedMs / 1000);
+    durationHistogram(request.route, command).observe(elapsedMs / 1000);
     request.span?.end(command, this.rows);
     const slowMs = this.slowMs();
     if (slowMs > 0 && elapsedMs >= slowMs) {
@@ -87,7 +87,7 @@ export class StatementMeter {
 
   /** A statement the proxy answered itself (no upstream round trip). */
   local(command: string): void {
-    statementSeconds.labels('local', commandLabel(command)).observe(0);
+    durationHistogram('local', commandLabel(command)).observe(0);
   }
 
   /** The connection is gone: requests in flight will never complete. */
@@ -106,4 +106,20 @@ function sqlText({ body, parse }: SqlRef): string {
   const start = parse ? body.indexOf(0) + 1 : 0;
   const end = body.indexOf(0, start);
   return body.toString('utf8', start, end < 0 ? body.length : end);
+}
+
+const children = new Map<string, ReturnType<typeof statementSeconds.labels>>();
+
+/** The histogram child for (route, command), looked up once per pair. */
+function durationHistogram(
+  route: Route,
+  command: string,
+): ReturnType<typeof statementSeconds.labels> {
+  const key = `${route}\0${command}`;
+  let child = children.get(key);
+  if (!child) {
+    child = statementSeconds.labels(route, command);
+    children.set(key, child);
+  }
+  return child;
 }

@@ -7,6 +7,7 @@ import {
   type TransactionStatusByte,
 } from '../protocol/message-codes.js';
 import * as be from '../protocol/backend-encoders.js';
+import * as fe from '../protocol/frontend-encoders.js';
 import {
   decodeClose,
   decodeDescribe,
@@ -49,6 +50,8 @@ export interface LinkOwner {
   readonly meter: StatementMeter;
 }
 
+const NO_BODY = Buffer.alloc(0);
+
 /** Frontend message types that begin or continue an extended-protocol batch. */
 const EXTENDED = new Set<number>([
   FrontendCode.Parse,
@@ -72,11 +75,19 @@ export class UpstreamLink {
   private readonly statements = new ClientStatements();
   /** Effects of statements in flight, applied when they succeed (or their transaction commits). */
   private readonly inFlightEffects = new Map<Slot, SessionEffect[]>();
-  private transactionEffects: SessionEffect[] = [];
+  /**
+   * Effects of the open transaction, one level per savepoint (the first is the transaction
+   * itself); undefined outside a transaction. They count only if the transaction commits.
+   */
+  private levels: { name: string | undefined; effects: SessionEffect[] }[] | undefined;
   private lastTag = '';
   private openBatch = false;
   /** Parse bodies by statement name ('' = unnamed), for the slow-statement log. */
   private readonly parsedSql = new Map<string, Buffer>();
+  /** Session effects of the unnamed statement, applied when a portal of it is executed. */
+  private unnamedEffects: SessionEffect[] | undefined;
+  /** Session effects of the unnamed portal (bound from the unnamed statement). */
+  private portalEffects: SessionEffect[] | undefined;
   /** The SQL of the statement bound in the current batch. */
   private boundSql: SqlRef | undefined;
   private pinnedBy: string | undefined;
@@ -271,7 +282,9 @@ export class UpstreamLink {
     const transactionMode = this.mode === 'transaction';
     let out: Buffer[] | undefined = chunk === undefined ? [] : undefined;
     const divert = (i: number): Buffer[] => (out ??= frames.slice(0, i).map((f) => f.raw));
-    for (const [i, frame] of frames.entries()) {
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i];
+      if (frame === undefined) continue;
       const type = frame.type;
       if (EXTENDED.has(type)) this.openBatch = true;
       switch (type) {
@@ -288,8 +301,9 @@ export class UpstreamLink {
             this.tracker.push(SLOT.query);
             break;
           }
-          const effects = sessionEffects(decodeQuery(frame.body).sql);
-          const answered = this.answerDeallocate(effects);
+          const sql = decodeQuery(frame.body).sql;
+          const effects = sessionEffects(sql);
+          const answered = this.answerDeallocate(sql, effects);
           if (answered) {
             divert(i);
             this.owner.meter.abandonLast();
@@ -322,7 +336,19 @@ export class UpstreamLink {
           this.tracker.push(SLOT.function);
           break;
         case FrontendCode.Execute: {
-          this.tracker.push(SLOT.execute);
+          const effects = this.portalEffects;
+          if (effects === undefined || !transactionMode || executesNamedPortal(frame.body)) {
+            this.tracker.push(SLOT.execute);
+            break;
+          }
+          const slot: Slot = {
+            expect: 'execute',
+            onDone: (ok) => {
+              this.settle(slot, ok);
+            },
+          };
+          this.inFlightEffects.set(slot, effects);
+          this.tracker.push(slot);
           break;
         }
         case FrontendCode.CopyDone:
@@ -338,31 +364,47 @@ export class UpstreamLink {
           const parse = decodeParse(frame.body);
           if (parse.name === '') {
             const effects = sessionEffects(parse.sql);
+            this.unnamedEffects = undefined;
             if (effects.length === 0) {
               this.tracker.push(SLOT.parse);
               break;
             }
-            const slot: Slot = {
-              expect: 'parse',
-              onDone: (ok) => {
-                this.settle(slot, ok);
-              },
-            };
-            this.noteEffects(slot, effects);
-            this.tracker.push(slot);
+            const renamed = this.deallocateByName(lease, effects, divert, i);
+            if (renamed) continue;
+            // The statement takes effect when it is executed, not when it is parsed.
+            this.noteEffects(undefined, effects);
+            this.unnamedEffects = effects;
+            this.tracker.push(SLOT.parse);
             break;
           }
-          const statement = this.statements.define(parse.name, parse.sql, parse.paramTypes);
           const target = divert(i);
-          this.emit(this.prepareOn(lease, statement, target, false));
+          const previous = this.statements.get(parse.name);
+          if (previous) {
+            // Postgres refuses to redefine a prepared statement (42P05) and skips the rest of
+            // the batch: let it say so, on the statement's upstream name.
+            this.prepareOn(lease, previous, target, true);
+            target.push(fe.parse(previous.upstreamName, parse.sql, parse.paramTypes));
+            this.tracker.push(SLOT.parse);
+            continue;
+          }
+          const statement = this.statements.define(parse.name, parse.sql, parse.paramTypes);
+          // A Parse that fails (or is skipped after an earlier error) defines nothing.
+          const forget = (): void => {
+            if (this.statements.get(parse.name) === statement) this.statements.delete(parse.name);
+          };
+          this.emit(this.prepareOn(lease, statement, target, false, forget));
           continue;
         }
         case FrontendCode.Bind:
         case FrontendCode.Describe:
         case FrontendCode.Close: {
           if (type === FrontendCode.Bind) {
-            const body = this.parsedSql.get(boundStatementName(frame.body));
+            const statementName = boundStatementName(frame.body);
+            const body = this.parsedSql.get(statementName);
             this.boundSql = body === undefined ? undefined : { body, parse: true };
+            if (frame.body[0] === 0) {
+              this.portalEffects = statementName === '' ? this.unnamedEffects : undefined;
+            }
           }
           const expect =
             type === FrontendCode.Bind
@@ -423,13 +465,19 @@ export class UpstreamLink {
     statement: ClientStatement,
     target: Buffer[],
     hidden: boolean,
+    onFailed?: () => void,
   ): Buffer[] | undefined {
     const cache = lease.statements;
     if (cache.has(statement.upstreamName)) {
       cache.touch(statement.upstreamName);
-      return hidden
-        ? undefined
-        : this.tracker.push({ expect: 'parse', synthetic: be.parseComplete() });
+      if (hidden) return undefined;
+      return this.tracker.push({
+        expect: 'parse',
+        synthetic: be.parseComplete(),
+        onDone: (ok) => {
+          if (!ok) onFailed?.();
+        },
+      });
     }
     for (const evicted of cache.evictionsFor(this.pool.maxPreparedStatements)) {
       cache.delete(evicted);
@@ -442,7 +490,9 @@ export class UpstreamLink {
       expect: 'parse',
       hidden,
       onDone: (ok) => {
-        if (!ok) cache.delete(statement.upstreamName);
+        if (ok) return;
+        cache.delete(statement.upstreamName);
+        onFailed?.();
       },
     });
     return undefined;
@@ -459,9 +509,11 @@ export class UpstreamLink {
    * live under proxy names on shared connections, so the proxy forgets the client's names and
    * answers itself. DEALLOCATE of SQL-level statements (a client pinned by PREPARE) goes upstream.
    */
-  private answerDeallocate(effects: SessionEffect[]): Buffer | undefined {
+  private answerDeallocate(sql: string, effects: SessionEffect[]): Buffer | undefined {
     const only = effects.length === 1 ? effects[0] : undefined;
     if (only?.kind !== 'deallocate' || this.pinnedBy === 'SQL PREPARE') return undefined;
+    // Only a lone DEALLOCATE: in a statement list, everything goes to Postgres.
+    if (!/^\s*deallocate\s+(prepare\s+)?("[^"]*"|[^\s;]+)\s*;?\s*$/i.test(sql)) return undefined;
     if (only.name !== null && this.statements.get(only.name) === undefined) return undefined;
     if (only.name === null) this.statements.clear();
     else this.statements.delete(only.name);
@@ -471,7 +523,35 @@ export class UpstreamLink {
     ]);
   }
 
-  private noteEffects(slot: Slot, effects: SessionEffect[]): void {
+  /**
+   * `DEALLOCATE name` through the extended protocol (psycopg 3, ruby-pg): the client's statement
+   * lives upstream under its proxy name, so the Parse is rewritten to deallocate that name on
+   * this connection (preparing it first if this connection lacks it, so the reply is the same).
+   * Returns true when the frame was handled.
+   */
+  private deallocateByName(
+    lease: UpstreamConnection,
+    effects: SessionEffect[],
+    divert: (i: number) => Buffer[],
+    i: number,
+  ): boolean {
+    const only = effects.length === 1 ? effects[0] : undefined;
+    if (only?.kind !== 'deallocate' || only.name === null || this.pinnedBy === 'SQL PREPARE') {
+      return false;
+    }
+    const statement = this.statements.get(only.name);
+    if (!statement) return false;
+    const target = divert(i);
+    this.prepareOn(lease, statement, target, true);
+    target.push(fe.parse('', `DEALLOCATE ${statement.upstreamName}`, []));
+    lease.statements.delete(statement.upstreamName);
+    this.statements.delete(only.name);
+    this.tracker.push(SLOT.parse);
+    return true;
+  }
+
+  /** Pins take effect at once (the client must stay); other effects wait for `settle`. */
+  private noteEffects(slot: Slot | undefined, effects: SessionEffect[]): void {
     if (effects.length === 0) return;
     for (const effect of effects) {
       if (effect.kind === 'pin' && this.pinnedBy === undefined) {
@@ -479,7 +559,7 @@ export class UpstreamLink {
         this.owner.log.info({ reason: effect.reason }, 'client pinned to its upstream connection');
       }
     }
-    this.inFlightEffects.set(slot, effects);
+    if (slot) this.inFlightEffects.set(slot, effects);
   }
 
   /** A statement with session effects finished: apply them now, or at COMMIT inside a transaction. */
@@ -487,9 +567,64 @@ export class UpstreamLink {
     const effects = this.inFlightEffects.get(slot);
     if (!effects) return;
     this.inFlightEffects.delete(slot);
-    if (!ok) return;
-    if (this.txStatus === TransactionStatus.Idle) this.apply(effects);
-    else this.transactionEffects.push(...effects);
+    const inTransaction = this.txStatus !== TransactionStatus.Idle;
+    if (!ok) {
+      // A failed statement changes nothing; a transaction it ran in is aborted (or over).
+      if (inTransaction) this.levels ??= [{ name: undefined, effects: [] }];
+      else this.levels = undefined;
+      return;
+    }
+    // Effects in statement order, following the transaction control statements among them.
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'begin':
+          this.levels = [{ name: undefined, effects: [] }];
+          break;
+        case 'commit':
+          if (this.levels) this.apply(this.levels.flatMap((level) => level.effects));
+          this.levels = undefined;
+          break;
+        case 'rollback':
+          this.levels = undefined;
+          break;
+        case 'savepoint':
+          if (inTransaction) this.levels ??= [{ name: undefined, effects: [] }];
+          this.levels?.push({ name: effect.name, effects: [] });
+          break;
+        case 'release':
+        case 'rollback-to': {
+          const levels = this.levels;
+          if (!levels) break;
+          let index = levels.length - 1;
+          while (index > 0 && levels[index]?.name !== effect.name) index--;
+          if (index <= 0) break;
+          const undone = levels.splice(index + 1);
+          const level = levels[index];
+          if (!level) break;
+          if (effect.kind === 'rollback-to') {
+            level.effects = []; // the savepoint stays, its effects are undone
+          } else {
+            levels.splice(index, 1);
+            levels[index - 1]?.effects.push(...level.effects, ...undone.flatMap((l) => l.effects));
+          }
+          break;
+        }
+        case 'deallocate':
+        case 'discard-all':
+        case 'pin':
+          this.apply([effect]); // not transactional
+          break;
+        default:
+          if (inTransaction && !this.levels) this.levels = [{ name: undefined, effects: [] }];
+          if (this.levels) this.levels[this.levels.length - 1]?.effects.push(effect);
+          else this.apply([effect]);
+      }
+    }
+    // A statement list that ended outside any transaction cannot leave one open.
+    if (!inTransaction && this.levels) {
+      this.apply(this.levels.flatMap((level) => level.effects));
+      this.levels = undefined;
+    }
   }
 
   private apply(effects: SessionEffect[]): void {
@@ -497,17 +632,28 @@ export class UpstreamLink {
     for (const effect of effects) {
       applyEffect(this.desired, effect, this.baseline);
       if (effect.kind === 'deallocate') {
-        if (effect.name === null) this.statements.clear();
-        else this.statements.delete(effect.name);
+        if (effect.name === null) {
+          // DEALLOCATE ALL reached Postgres: every proxy-named statement on it is gone too.
+          this.statements.clear();
+          lease?.statements.clear();
+        } else {
+          this.statements.delete(effect.name);
+        }
       } else if (effect.kind === 'discard-all') {
         this.statements.clear();
         lease?.statements.clear();
       }
     }
-    // The connection now has exactly what the client asked for.
+    // What the connection now has: a SET as the client wrote it; a RESET (in Postgres) goes to
+    // the server's default, not to a startup value the proxy applied with set_config, so the
+    // next sync re-applies the client's startup value there.
     if (lease) {
-      lease.appliedParams.clear();
-      for (const [name, statement] of this.desired) lease.appliedParams.set(name, statement);
+      for (const effect of effects) {
+        if (effect.kind === 'set') lease.appliedParams.set(effect.name, effect.sql);
+        else if (effect.kind === 'reset') lease.appliedParams.delete(effect.name);
+        else if (effect.kind === 'reset-all' || effect.kind === 'discard-all')
+          lease.appliedParams.clear();
+      }
     }
   }
 
@@ -518,16 +664,20 @@ export class UpstreamLink {
     let sawReady = false;
     const parts: Buffer[] = [];
     let exact = true; // the chunk can be written as is
-    for (const [i, frame] of frames.entries()) {
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i];
+      if (frame === undefined) continue;
       const type = frame.type;
       if (type === BackendCode.ReadyForQuery) {
         sawReady = true;
         const previous = this.txStatus;
         this.txStatus = (frame.body[0] ?? TransactionStatus.Idle) as TransactionStatusByte;
         if (previous !== TransactionStatus.Idle && this.txStatus === TransactionStatus.Idle) {
-          const effects = this.transactionEffects;
-          this.transactionEffects = [];
-          if (this.lastTag === 'COMMIT') this.apply(effects);
+          // A transaction ended by a COMMIT/ROLLBACK we did not parse (or by an implicit end).
+          const levels = this.levels;
+          this.levels = undefined;
+          if (levels && this.lastTag === 'COMMIT')
+            this.apply(levels.flatMap((level) => level.effects));
         }
         this.owner.meter.ready();
       } else if (type === BackendCode.DataRow) {
@@ -539,7 +689,10 @@ export class UpstreamLink {
         this.owner.meter.error(frame.body);
         if (isFatal(frame.body)) this.noteFatal(frame);
       }
-      const verdict = this.tracker.onBackend(type, frame.body);
+      const verdict = this.tracker.onBackend(
+        type,
+        type === BackendCode.ErrorResponse ? frame.body : NO_BODY,
+      );
       if (verdict.forward && verdict.after === undefined) continue;
       exact = false;
       if (i > start) parts.push(...frames.slice(start, i).map((f) => f.raw));
@@ -580,6 +733,11 @@ export class UpstreamLink {
     this.owner.log.warn({ err: error }, 'upstream connection closed');
     this.owner.lost(undefined, this.upstreamSentFatal);
   }
+}
+
+/** An Execute of a named portal (not the unnamed one the last Bind created). */
+function executesNamedPortal(body: Buffer): boolean {
+  return body[0] !== 0;
 }
 
 /** The statement name of a Bind body (portal\0statement\0…). */

@@ -6,7 +6,9 @@ import { readCompat } from '../support/compat.js';
  * `npm test` leaves behind: one row per client, one column per feature.
  */
 const reports = readCompat().sort((a, b) => a.client.localeCompare(b.client));
-const features = [...new Set(reports.flatMap((report) => report.results.map((result) => result.feature)))].sort();
+const features = [
+  ...new Set(reports.flatMap((report) => report.results.map((result) => result.feature))),
+].sort();
 const lines = [
   '# Client compatibility',
   '',
@@ -27,8 +29,12 @@ const lines = [
   '',
 ];
 const failures = reports.flatMap((report) =>
-  report.results.filter((result) => !result.pass).map((result) => `- ${report.client} / ${result.feature}: ${result.detail ?? 'failed'}`),
+  report.results
+    .filter((result) => !result.pass)
+    .map((result) => `- ${report.client} / ${result.feature}: ${result.detail ?? 'failed'}`),
 );
 if (failures.length > 0) lines.push('## Failures', '', ...failures, '');
 writeFileSync('docs/compatibility.md', lines.join('\n'));
-console.log(`docs/compatibility.md: ${reports.length} clients, ${features.length} features, ${failures.length} failures`);
+console.log(
+  `docs/compatibility.md: ${reports.length} clients, ${features.length} features, ${failures.length} failures`,
+);

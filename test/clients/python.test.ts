@@ -103,8 +103,12 @@ function runProgram(
       (error, stdout, stderr) => {
         const code =
           error === null ? 0 : typeof error.code === 'number' ? error.code : (error.code ?? null);
-        const note = error !== null && error.killed ? `\n(killed after ${timeoutMs} ms)` : '';
-        resolve({ code, stdout, stderr: stderr + (error && code !== 0 ? `\n${error.message}` : '') + note });
+        const note = error?.killed ? `\n(killed after ${timeoutMs} ms)` : '';
+        resolve({
+          code,
+          stdout,
+          stderr: stderr + (error && code !== 0 ? `\n${error.message}` : '') + note,
+        });
       },
     );
   });
@@ -118,7 +122,14 @@ function libpqDsn(fields: Record<string, string | number>): string {
 }
 
 function proxyDsn(proxy: TestProxy, user: string, password: string): string {
-  return libpqDsn({ host: '127.0.0.1', port: proxy.port, user, password, dbname: DB, sslmode: 'disable' });
+  return libpqDsn({
+    host: '127.0.0.1',
+    port: proxy.port,
+    user,
+    password,
+    dbname: DB,
+    sslmode: 'disable',
+  });
 }
 
 // ---- an upstream that accepts the md5 role ------------------------------------------------------
@@ -150,7 +161,8 @@ async function directLoginWorks(user: string, password: string): Promise<boolean
 
 async function allowMd5Upstream(admin: pg.Client): Promise<string | undefined> {
   if (await directLoginWorks(MD5_ROLE, MD5_PASSWORD)) return undefined;
-  const hbaFile = (await admin.query<{ hba_file: string }>('SHOW hba_file')).rows[0]?.hba_file ?? '';
+  const hbaFile =
+    (await admin.query<{ hba_file: string }>('SHOW hba_file')).rows[0]?.hba_file ?? '';
   try {
     await access(hbaFile, constants.R_OK | constants.W_OK);
   } catch {
@@ -233,7 +245,12 @@ beforeAll(async () => {
     password_user: SCRAM_ROLE,
     suffix,
   };
-  const env = { ...process.env, DF_CONFIG: JSON.stringify(config), PYTHONUNBUFFERED: '1' };
+  const env = {
+    ...process.env,
+    DF_CONFIG: JSON.stringify(config),
+    PYTHONUNBUFFERED: '1',
+    PYTHONDONTWRITEBYTECODE: '1',
+  };
   // Both drivers at once: they use their own tables and channels.
   await Promise.all(
     DRIVERS.map(async (driver) => {
@@ -280,7 +297,10 @@ describe.each(DRIVERS)('%s', (driver) => {
   test.each(FEATURES[driver])('%s', (feature) => {
     const { run, results } = outcomeOf(driver);
     const result = results.find((r) => r.feature === feature);
-    expect(result, `${feature} was not reported; stderr:\n${run.stderr.slice(-4000)}`).toBeDefined();
+    expect(
+      result,
+      `${feature} was not reported; stderr:\n${run.stderr.slice(-4000)}`,
+    ).toBeDefined();
     const hint = feature === 'login-md5' && md5Note !== undefined ? ` (${md5Note})` : '';
     expect(result?.pass, `${driver} ${feature}: ${result?.detail ?? ''}${hint}`).toBe(true);
   });

@@ -80,8 +80,12 @@ function runProgram(
       (error, stdout, stderr) => {
         const code =
           error === null ? 0 : typeof error.code === 'number' ? error.code : (error.code ?? null);
-        const note = error !== null && error.killed ? `\n(killed after ${timeoutMs} ms)` : '';
-        resolve({ code, stdout, stderr: stderr + (error && code !== 0 ? `\n${error.message}` : '') + note });
+        const note = error?.killed ? `\n(killed after ${timeoutMs} ms)` : '';
+        resolve({
+          code,
+          stdout,
+          stderr: stderr + (error && code !== 0 ? `\n${error.message}` : '') + note,
+        });
       },
     );
   });
@@ -95,7 +99,14 @@ function libpqDsn(fields: Record<string, string | number>): string {
 }
 
 function proxyDsn(proxy: TestProxy, user: string, password: string): string {
-  return libpqDsn({ host: '127.0.0.1', port: proxy.port, user, password, dbname: DB, sslmode: 'disable' });
+  return libpqDsn({
+    host: '127.0.0.1',
+    port: proxy.port,
+    user,
+    password,
+    dbname: DB,
+    sslmode: 'disable',
+  });
 }
 
 // ---- an upstream that accepts the md5 role ------------------------------------------------------
@@ -127,7 +138,8 @@ async function directLoginWorks(user: string, password: string): Promise<boolean
 
 async function allowMd5Upstream(admin: pg.Client): Promise<string | undefined> {
   if (await directLoginWorks(MD5_ROLE, MD5_PASSWORD)) return undefined;
-  const hbaFile = (await admin.query<{ hba_file: string }>('SHOW hba_file')).rows[0]?.hba_file ?? '';
+  const hbaFile =
+    (await admin.query<{ hba_file: string }>('SHOW hba_file')).rows[0]?.hba_file ?? '';
   try {
     await access(hbaFile, constants.R_OK | constants.W_OK);
   } catch {

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import Cursor from 'pg-cursor';
-import { FrameReader, type Frame } from '../../protocol/frame-reader.js';
+import { FrameReader, Frame } from '../../protocol/frame-reader.js';
 import * as fe from '../../protocol/frontend-encoders.js';
 import {
   decodeDataRow,
@@ -401,39 +401,36 @@ function* chunksOf(data: Buffer, size: number): Generator<Buffer> {
 describe('node-postgres: COPY', () => {
   // Regression: frames split across TCP chunks must reach Postgres whole (UpstreamLink.forward
   // once wrote a client's raw chunk upstream even when it held only part of a frame).
-  test(
-    '100,000 rows COPY FROM STDIN then COPY TO STDOUT: the same bytes come back',
-    async () => {
-      const client = await connect();
-      const input = copyRows(100_000);
-      const sink = client.query(copyFrom('COPY np_copy (id, txt, v) FROM STDIN'));
-      await pipeline(Readable.from(chunksOf(input, 65_537)), sink);
-      expect(sink.rowCount).toBe(100_000);
+  test('100,000 rows COPY FROM STDIN then COPY TO STDOUT: the same bytes come back', async () => {
+    const client = await connect();
+    const input = copyRows(100_000);
+    const sink = client.query(copyFrom('COPY np_copy (id, txt, v) FROM STDIN'));
+    await pipeline(Readable.from(chunksOf(input, 65_537)), sink);
+    expect(sink.rowCount).toBe(100_000);
 
-      const source = client.query(
-        copyTo('COPY (SELECT id, txt, v FROM np_copy ORDER BY id) TO STDOUT'),
-      );
-      const parts: Buffer[] = [];
-      for await (const chunk of source) parts.push(chunk as Buffer);
-      const output = Buffer.concat(parts);
-      expect(output.length).toBe(input.length);
-      expect(output.equals(input)).toBe(true);
+    const source = client.query(
+      copyTo('COPY (SELECT id, txt, v FROM np_copy ORDER BY id) TO STDOUT'),
+    );
+    const parts: Buffer[] = [];
+    for await (const chunk of source) parts.push(chunk as Buffer);
+    const output = Buffer.concat(parts);
+    expect(output.length).toBe(input.length);
+    expect(output.equals(input)).toBe(true);
 
-      const checksum = {
-        text: `SELECT count(*)::int AS n, count(v)::int AS nv, sum(id)::bigint AS s,
+    const checksum = {
+      text: `SELECT count(*)::int AS n, count(v)::int AS nv, sum(id)::bigint AS s,
         md5(string_agg(id || ':' || txt || ':' || coalesce(v::text, 'null'), E'\\n' ORDER BY id)) AS h FROM np_copy`,
-      };
-      const r = await differential(client, checksum);
-      expect(r.rows[0]).toMatchObject({
-        n: 100_000,
-        nv: 100_000 - Math.floor(100_000 / 7),
-        s: '5000050000',
-      });
-      expect(
-        (await client.query<{ txt: string }>('SELECT txt FROM np_copy WHERE id = 11')).rows,
-      ).toEqual([{ txt: 'tab\there\\back 11' }]);
-    },
-  );
+    };
+    const r = await differential(client, checksum);
+    expect(r.rows[0]).toMatchObject({
+      n: 100_000,
+      nv: 100_000 - Math.floor(100_000 / 7),
+      s: '5000050000',
+    });
+    expect(
+      (await client.query<{ txt: string }>('SELECT txt FROM np_copy WHERE id = 11')).rows,
+    ).toEqual([{ txt: 'tab\there\\back 11' }]);
+  });
 
   test('a failing COPY FROM STDIN reports the error and the client carries on', async () => {
     const client = await connect();
@@ -595,11 +592,7 @@ class RawConnection {
       this.reader.push(chunk);
       for (let frame = this.reader.next(); frame !== null; frame = this.reader.next()) {
         // Copy: frames are views into chunks the reader may reuse.
-        this.frames.push({
-          type: frame.type,
-          body: Buffer.from(frame.body),
-          raw: Buffer.from(frame.raw),
-        });
+        this.frames.push(copyFrame(frame));
       }
       this.wake?.();
     });
@@ -747,3 +740,9 @@ describe('node-postgres: raw protocol pipeline', () => {
     }
   });
 });
+
+/** A frame that owns its bytes (received chunks are views the reader may drop). */
+function copyFrame(frame: Frame): Frame {
+  const raw = Buffer.from(frame.raw);
+  return new Frame(frame.type, raw, 0, raw.length);
+}

@@ -34,7 +34,9 @@ export function readCompat(): CompatReport[] {
   } catch {
     return [];
   }
-  return files.map((name) => JSON.parse(readFileSync(path.join(COMPAT_DIR, name), 'utf8')) as CompatReport);
+  return files.map(
+    (name) => JSON.parse(readFileSync(path.join(COMPAT_DIR, name), 'utf8')) as CompatReport,
+  );
 }
 
 /**
@@ -49,7 +51,11 @@ export function parseClientOutput(output: string): { version: string; results: C
     if (versionMatch?.[1] !== undefined) version = versionMatch[1];
     const match = /^RESULT\s+(\S+)\s+(PASS|FAIL)(?:\s+(.*))?$/.exec(line.trim());
     if (match?.[1] !== undefined) {
-      results.push({ feature: match[1], pass: match[2] === 'PASS', ...(match[3] ? { detail: match[3] } : {}) });
+      results.push({
+        feature: match[1],
+        pass: match[2] === 'PASS',
+        ...(match[3] ? { detail: match[3] } : {}),
+      });
     }
   }
   return { version, results };

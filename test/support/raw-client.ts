@@ -9,7 +9,7 @@ import {
   decodeDataRow,
   decodeErrorFields,
 } from '../../protocol/backend-decoders.js';
-import { FrameReader, type Frame } from '../../protocol/frame-reader.js';
+import { FrameReader, Frame } from '../../protocol/frame-reader.js';
 import * as fe from '../../protocol/frontend-encoders.js';
 
 export class RawClient {
@@ -24,7 +24,7 @@ export class RawClient {
     socket.on('data', (chunk: Buffer) => {
       this.reader.push(chunk);
       for (let frame = this.reader.next(); frame; frame = this.reader.next()) {
-        this.frames.push({ type: frame.type, body: Buffer.from(frame.body), raw: frame.raw });
+        this.frames.push(copyFrame(frame));
       }
       this.wake?.();
     });
@@ -134,4 +134,10 @@ export function summarize(msg: Msg): string {
     default:
       return msg.type;
   }
+}
+
+/** A frame that owns its bytes (received chunks are views the reader may drop). */
+function copyFrame(frame: Frame): Frame {
+  const raw = Buffer.from(frame.raw);
+  return new Frame(frame.type, raw, 0, raw.length);
 }

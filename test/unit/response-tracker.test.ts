@@ -4,7 +4,7 @@ import { BackendCode } from '../../protocol/message-codes.js';
 import { decodeErrorFields } from '../../protocol/backend-decoders.js';
 import * as be from '../../protocol/backend-encoders.js';
 import * as fe from '../../protocol/frontend-encoders.js';
-import type { Frame } from '../../protocol/frame-reader.js';
+import { Frame } from '../../protocol/frame-reader.js';
 import {
   isFatal,
   ResponseTracker,
@@ -790,8 +790,7 @@ class Recorder {
   constructor(connection: UpstreamConnection) {
     connection.listen({
       onFrames: (frames) => {
-        for (const f of frames)
-          this.frames.push({ type: f.type, body: Buffer.from(f.body), raw: Buffer.from(f.raw) });
+        for (const f of frames) this.frames.push(copyFrame(f));
         this.wake?.();
       },
       onClose: () => {
@@ -1210,3 +1209,9 @@ describe('ResponseTracker against a real Postgres', () => {
     expect(be.readyForQuery(0x49)[0]).toBe(B.ReadyForQuery);
   });
 });
+
+/** A frame that owns its bytes (received chunks are views the reader may drop). */
+function copyFrame(frame: Frame): Frame {
+  const raw = Buffer.from(frame.raw);
+  return new Frame(frame.type, raw, 0, raw.length);
+}

@@ -171,7 +171,11 @@ describe('multi-statement text', () => {
   test('a pin after ordinary statements', () => {
     expect(kinds('INSERT INTO t VALUES (1); LISTEN c')).toEqual(['pin']);
     expect(kinds('SELECT 1;CREATE TEMP TABLE x (a int)')).toEqual(['pin']);
-    expect(kinds('BEGIN; DECLARE c CURSOR WITH HOLD FOR SELECT 1; COMMIT')).toEqual(['pin']);
+    expect(kinds('BEGIN; DECLARE c CURSOR WITH HOLD FOR SELECT 1; COMMIT')).toEqual([
+      'begin',
+      'pin',
+      'commit',
+    ]);
   });
 
   test('an advisory lock in a later statement pins once', () => {
