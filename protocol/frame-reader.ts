@@ -1,13 +1,30 @@
 import { protocolViolation } from './pg-error.js';
 
-/** One wire-protocol message, exactly as it arrived. */
-export interface Frame {
-  /** Message type byte; 0 for an untyped startup-phase packet. */
-  readonly type: number;
-  /** The message body, after the type byte and the length word. */
-  readonly body: Buffer;
+/**
+ * One wire-protocol message, exactly as it arrived: a view into a received buffer. `raw` and
+ * `body` are made on demand, so relaying a chunk of frames allocates one small object per frame.
+ */
+export class Frame {
+  constructor(
+    /** Message type byte; 0 for an untyped startup-phase packet. */
+    readonly type: number,
+    /** The buffer holding the frame. */
+    readonly buffer: Buffer,
+    /** Offset of the frame's first byte (type byte, or length word when untyped). */
+    readonly start: number,
+    /** Offset just past the frame's last byte. */
+    readonly end: number,
+  ) {}
+
   /** The whole frame as received (type byte, length, body): relay these bytes untouched. */
-  readonly raw: Buffer;
+  get raw(): Buffer {
+    return this.buffer.subarray(this.start, this.end);
+  }
+
+  /** The message body, after the type byte and the length word. */
+  get body(): Buffer {
+    return this.buffer.subarray(this.start + (this.type === 0 ? 4 : 5), this.end);
+  }
 }
 
 export interface FrameReaderOptions {
@@ -78,10 +95,10 @@ export class FrameReader {
         throw protocolViolation(`invalid length of startup packet: ${length}`);
       }
       if (available < length) return null;
-      const raw = this.buf.subarray(this.offset, this.offset + length);
+      const start = this.offset;
       this.offset += length;
       this.untyped = false;
-      return { type: 0, body: raw.subarray(4), raw };
+      return new Frame(0, this.buf, start, this.offset);
     }
     if (available < 1) return null;
     const type = this.buf[this.offset] ?? 0;
@@ -99,9 +116,9 @@ export class FrameReader {
       );
     }
     if (available < length + 1) return null;
-    const raw = this.buf.subarray(this.offset, this.offset + length + 1);
+    const start = this.offset;
     this.offset += length + 1;
-    return { type, body: raw.subarray(5), raw };
+    return new Frame(type, this.buf, start, this.offset);
   }
 }
 
