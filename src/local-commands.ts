@@ -1,10 +1,17 @@
 import * as be from '../protocol/backend-encoders.js';
 import { TransactionStatus, type TransactionStatusByte } from '../protocol/message-codes.js';
 import { PgError } from '../protocol/pg-error.js';
+import { errorsTotal, sqlstateClass } from './metrics.js';
 import type { LocalCommand } from './router.js';
 import type { ServerContext } from './server-context.js';
 
 const TEXT_OID = 25;
+
+/** An ErrorResponse the proxy sends itself, counted like relayed ones. */
+function errorReply(error: PgError): Buffer {
+  errorsTotal.labels(sqlstateClass(error.code)).inc();
+  return be.errorFromPgError(error);
+}
 
 /** The full reply (through ReadyForQuery) to a statement the proxy answers itself. */
 export function answerLocal(
@@ -15,7 +22,7 @@ export function answerLocal(
   if (txStatus === TransactionStatus.Failed) {
     return reply(
       [
-        be.errorFromPgError(
+        errorReply(
           new PgError(
             '25P02',
             'current transaction is aborted, commands ignored until end of transaction block',
@@ -29,7 +36,7 @@ export function answerLocal(
   if (value === undefined) {
     return reply(
       [
-        be.errorFromPgError(
+        errorReply(
           new PgError(
             '42704',
             `unrecognized configuration parameter "docfusion.${command.setting}"`,

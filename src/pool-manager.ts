@@ -63,6 +63,18 @@ export class PoolManager {
 
   private readonly clientDatabases = new Map<Pool, string>();
 
+  /** Drop a pool nobody uses (its first login failed), so bad database names leave no trace. */
+  forgetIfUnused(pool: Pool): void {
+    if (!pool.unused) return;
+    for (const [key, candidate] of this.pools) {
+      if (candidate === pool) {
+        this.pools.delete(key);
+        this.clientDatabases.delete(pool);
+        pool.close();
+      }
+    }
+  }
+
   all(): Pool[] {
     return [...this.pools.values()];
   }

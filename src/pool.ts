@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { BackendCode } from '../protocol/message-codes.js';
 import { PgError, SqlState } from '../protocol/pg-error.js';
 import type { PoolMode, PoolSettings } from './config-types.js';
-import type { UpstreamConnection } from './upstream-connection.js';
+import type { UpstreamConnection, UpstreamListener } from './upstream-connection.js';
 import type { UpstreamEndpoint } from './upstream-target.js';
 import { poolWaitSeconds } from './metrics.js';
 
@@ -103,6 +103,23 @@ export class Pool {
       if (connection) return this.checked(connection, Date.now());
     }
     return this.enqueue(Date.now(), false);
+  }
+
+  /**
+   * An idle connection right now, when one is free, nobody waits before us and it needs no
+   * health check; otherwise undefined (use `acquire`).
+   */
+  tryAcquire(): UpstreamConnection | undefined {
+    if (this.closed || this.paused || this.waiters.length > 0) return undefined;
+    const connection = this.takeIdle();
+    if (!connection) return undefined;
+    if (Date.now() - connection.lastUsedAt >= this.settings.serverCheckDelayMs) {
+      this.leased.delete(connection);
+      this.idle.push(connection);
+      return undefined;
+    }
+    this.countAcquired(Date.now());
+    return connection;
   }
 
   /**
@@ -247,6 +264,11 @@ export class Pool {
     ];
   }
 
+  /** No connection open or being opened, and nobody waiting. */
+  get unused(): boolean {
+    return this.idle.length + this.leased.size + this.connecting + this.waiters.length === 0;
+  }
+
   get name(): string {
     return `${this.key.endpoint.database}/${this.key.user}`;
   }
@@ -354,17 +376,24 @@ export class Pool {
 
   /** While idle, a connection that reports a FATAL error or closes is dropped from the pool. */
   private watchIdle(connection: UpstreamConnection): void {
-    connection.listen({
-      onFrames: (frames) => {
-        if (frames.some((frame) => frame.type === BackendCode.ErrorResponse)) {
+    let listener = this.idleListeners.get(connection);
+    if (!listener) {
+      listener = {
+        onFrames: (frames) => {
+          if (frames.some((frame) => frame.type === BackendCode.ErrorResponse)) {
+            this.dropIdle(connection);
+          }
+        },
+        onClose: () => {
           this.dropIdle(connection);
-        }
-      },
-      onClose: () => {
-        this.dropIdle(connection);
-      },
-    });
+        },
+      };
+      this.idleListeners.set(connection, listener);
+    }
+    connection.listen(listener);
   }
+
+  private readonly idleListeners = new WeakMap<UpstreamConnection, UpstreamListener>();
 
   private dropIdle(connection: UpstreamConnection): void {
     const index = this.idle.indexOf(connection);

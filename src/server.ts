@@ -114,8 +114,8 @@ export class ProxyServer {
   private collectMetrics(): void {
     const states = { startup: 0, waiting: 0, active: 0, in_transaction: 0, idle: 0 };
     for (const session of this.sessions) {
-      if (session.state !== 'ready') states.startup++;
-      else if (session.waiting) states.waiting++;
+      if (session.waiting) states.waiting++;
+      else if (session.state !== 'ready') states.startup++;
       else if (session.busy) states.active++;
       else if (session.txStatus !== 0x49) states.in_transaction++;
       else states.idle++;

@@ -65,7 +65,7 @@ let nextSessionId = 1;
 export class Session {
   readonly id = nextSessionId++;
   /** Child logger: session id and client address, then user, database and application_name. */
-  log: Logger;
+  readonly log: Logger;
   readonly connectedAt = Date.now();
   readonly remote: string;
   state: SessionState = 'startup';
@@ -86,6 +86,8 @@ export class Session {
   private idleTimer: NodeJS.Timeout | undefined;
   private adminQueue: Promise<void> = Promise.resolve();
   private span: SessionSpan | undefined;
+  /** This connection only carried a CancelRequest. */
+  private cancelRequest = false;
 
   constructor(
     socket: net.Socket,
@@ -137,7 +139,7 @@ export class Session {
     try {
       await this.handshake();
     } catch (error) {
-      sessionsTotal.labels('refused').inc();
+      if (!this.cancelRequest) sessionsTotal.labels('refused').inc();
       this.fail(error);
       return;
     } finally {
@@ -229,7 +231,10 @@ export class Session {
       const frame = await this.stream.next();
       const packet = decodeStartupPacket(frame.body);
       if (packet.kind === 'cancel') {
-        this.ctx.cancels.cancel(packet.processId, packet.secretKey);
+        this.cancelRequest = true;
+        if (!this.ctx.cancels.cancel(packet.processId, packet.secretKey)) {
+          cancels.labels('unknown').inc();
+        }
         throw new ClosedError();
       }
       if (packet.kind === 'gssenc-request') {
@@ -316,11 +321,7 @@ export class Session {
       // We speak protocol 3.0 and no protocol extensions (yet).
       this.socket.write(be.negotiateProtocolVersion(0, unrecognized));
     }
-    this.log = this.log.child({
-      user,
-      database: this.database,
-      application_name: this.applicationName,
-    });
+    this.log.setBindings({ user, database: this.database, application_name: this.applicationName });
     this.log.info('client startup');
 
     if (!this.ctx.admitClient(this)) {
@@ -376,7 +377,14 @@ export class Session {
     this.link = link;
     // Authenticated: from here the wait for a connection is bounded by pool.max_client_wait_ms.
     clearTimeout(this.startupTimer);
-    const connection = await link.attach();
+    let connection;
+    try {
+      connection = await link.attach();
+    } catch (error) {
+      // A pool whose very first login failed (no such database, …) is not kept.
+      this.ctx.pools.forgetIfUnused(pool);
+      throw error;
+    }
     if (this.closing) return;
     this.finishLogin(connection.parameters);
     this.log.info({ upstreamPid: connection.processId, mode: pool.mode }, 'session ready');

@@ -86,8 +86,10 @@ export class UpstreamLink {
   private readonly parsedSql = new Map<string, Buffer>();
   /** Session effects of the unnamed statement, applied when a portal of it is executed. */
   private unnamedEffects: SessionEffect[] | undefined;
-  /** Session effects of the unnamed portal (bound from the unnamed statement). */
-  private portalEffects: SessionEffect[] | undefined;
+  /** Session effects of named statements, by the client's statement name. */
+  private readonly namedEffects = new Map<string, SessionEffect[]>();
+  /** Session effects of portals, by portal name, applied when the portal is executed. */
+  private readonly portalEffects = new Map<string, SessionEffect[]>();
   /** The SQL of the statement bound in the current batch. */
   private boundSql: SqlRef | undefined;
   private pinnedBy: string | undefined;
@@ -127,7 +129,13 @@ export class UpstreamLink {
 
   /** Lease a connection now with the client's settings applied (login; session mode keeps it). */
   async attach(): Promise<UpstreamConnection> {
-    const connection = await this.pool.acquire();
+    this.acquiring = true;
+    let connection: UpstreamConnection;
+    try {
+      connection = await this.pool.acquire();
+    } finally {
+      this.acquiring = false;
+    }
     try {
       await this.syncParams(connection);
     } catch (error) {
@@ -135,7 +143,7 @@ export class UpstreamLink {
       throw error;
     }
     this.lease = connection;
-    this.listenTo(connection);
+    connection.listen(this.listener);
     return connection;
   }
 
@@ -145,9 +153,22 @@ export class UpstreamLink {
   }
 
   fromClient(frames: Frame[], chunk: Buffer): void {
+    if (!this.lease && !this.acquiring) {
+      // Fast path: an idle connection that needs neither a health check nor a settings sync
+      // is leased on the spot, without pausing the client or waiting a tick.
+      const ready = this.pool.tryAcquire();
+      if (ready && diffSql(ready.appliedParams, this.desired) === null) {
+        this.lease = ready;
+        ready.listen(this.listener);
+      } else if (ready) {
+        this.queued.push(...frames);
+        this.requestLease(ready);
+        return;
+      }
+    }
     if (!this.lease) {
       this.queued.push(...frames);
-      this.requestLease();
+      this.requestLease(undefined);
       return;
     }
     this.forward(this.lease, frames, chunk);
@@ -209,12 +230,11 @@ export class UpstreamLink {
 
   // ---- leasing -------------------------------------------------------------------------------
 
-  private requestLease(): void {
+  private requestLease(leased: UpstreamConnection | undefined): void {
     if (this.acquiring || this.closed) return;
     this.acquiring = true;
     this.owner.pauseClient();
-    this.pool
-      .acquire()
+    (leased ? Promise.resolve(leased) : this.pool.acquire())
       .then(async (connection) => {
         try {
           await this.syncParams(connection);
@@ -228,7 +248,7 @@ export class UpstreamLink {
           return;
         }
         this.lease = connection;
-        this.listenTo(connection);
+        connection.listen(this.listener);
         const frames = this.queued.splice(0);
         this.forward(connection, frames, undefined);
         this.owner.resumeClient();
@@ -248,16 +268,15 @@ export class UpstreamLink {
     for (const [name, statement] of this.desired) connection.appliedParams.set(name, statement);
   }
 
-  private listenTo(connection: UpstreamConnection): void {
-    connection.listen({
-      onFrames: (frames, chunk) => {
-        this.fromUpstream(frames, chunk);
-      },
-      onClose: (error) => {
-        this.upstreamClosed(connection, error);
-      },
-    });
-  }
+  /** One listener for every connection this link leases (no closures per transaction). */
+  private readonly listener = {
+    onFrames: (frames: Frame[], chunk: Buffer): void => {
+      this.fromUpstream(frames, chunk);
+    },
+    onClose: (error: Error | undefined): void => {
+      this.upstreamClosed(error);
+    },
+  };
 
   private maybeRelease(): void {
     const lease = this.lease;
@@ -336,8 +355,10 @@ export class UpstreamLink {
           this.tracker.push(SLOT.function);
           break;
         case FrontendCode.Execute: {
-          const effects = this.portalEffects;
-          if (effects === undefined || !transactionMode || executesNamedPortal(frame.body)) {
+          const effects = transactionMode
+            ? this.portalEffects.get(frame.body.toString('utf8', 0, frame.body.indexOf(0)))
+            : undefined;
+          if (effects === undefined) {
             this.tracker.push(SLOT.execute);
             break;
           }
@@ -388,6 +409,10 @@ export class UpstreamLink {
             continue;
           }
           const statement = this.statements.define(parse.name, parse.sql, parse.paramTypes);
+          const effects = sessionEffects(parse.sql);
+          this.noteEffects(undefined, effects);
+          if (effects.length > 0) this.namedEffects.set(parse.name, effects);
+          else this.namedEffects.delete(parse.name);
           // A Parse that fails (or is skipped after an earlier error) defines nothing.
           const forget = (): void => {
             if (this.statements.get(parse.name) === statement) this.statements.delete(parse.name);
@@ -402,9 +427,11 @@ export class UpstreamLink {
             const statementName = boundStatementName(frame.body);
             const body = this.parsedSql.get(statementName);
             this.boundSql = body === undefined ? undefined : { body, parse: true };
-            if (frame.body[0] === 0) {
-              this.portalEffects = statementName === '' ? this.unnamedEffects : undefined;
-            }
+            const portal = frame.body.toString('utf8', 0, frame.body.indexOf(0));
+            const effects =
+              statementName === '' ? this.unnamedEffects : this.namedEffects.get(statementName);
+            if (effects) this.portalEffects.set(portal, effects);
+            else this.portalEffects.delete(portal);
           }
           const expect =
             type === FrontendCode.Bind
@@ -724,8 +751,9 @@ export class UpstreamLink {
     this.owner.log.warn({ code: fields.code }, `upstream sent FATAL: ${fields.message}`);
   }
 
-  private upstreamClosed(connection: UpstreamConnection, error: Error | undefined): void {
-    if (this.lease !== connection || this.closed) return;
+  private upstreamClosed(error: Error | undefined): void {
+    const connection = this.lease;
+    if (!connection || this.closed) return;
     this.lease = undefined;
     this.tracker.reset();
     this.owner.meter.abandon();
@@ -733,11 +761,6 @@ export class UpstreamLink {
     this.owner.log.warn({ err: error }, 'upstream connection closed');
     this.owner.lost(undefined, this.upstreamSentFatal);
   }
-}
-
-/** An Execute of a named portal (not the unnamed one the last Bind created). */
-function executesNamedPortal(body: Buffer): boolean {
-  return body[0] !== 0;
 }
 
 /** The statement name of a Bind body (portal\0statement\0…). */

@@ -34,6 +34,11 @@ export interface ProxyProcessOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Extra `node` flags, e.g. ['--max-old-space-size=512'] or ['--cpu-prof']. */
   readonly nodeArgs?: readonly string[];
+  /**
+   * Start through `bash -c 'ulimit -n N && exec node …'` so the proxy may hold N file
+   * descriptors (the process id stays node's). Default: inherit this process's limit.
+   */
+  readonly openFilesLimit?: number;
   readonly startTimeoutMs?: number;
 }
 
@@ -68,7 +73,12 @@ export async function startProxyProcess(options: ProxyProcessOptions): Promise<P
     `${host}:${httpPort}`,
     ...(options.extraArgs ?? []),
   ];
-  const child = startProcess(process.execPath, args, {
+  const limit = options.openFilesLimit;
+  const [file, argv] =
+    limit === undefined
+      ? [process.execPath, args]
+      : ['bash', ['-c', `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath, ...args]];
+  const child = startProcess(file, argv, {
     name: 'docfusiondb',
     cwd: REPO_ROOT,
     // The upstream goes in DATABASE_URL (what --upstream sets) so its password stays out of `ps`.

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { pino } from 'pino';
 import { startEmbeddedPostgres } from '../../src/embedded-postgres.js';
 import { onCleanup } from './cleanup.js';
@@ -21,6 +22,12 @@ export interface UpstreamOptions {
   readonly envVar?: string;
   /** Database created in the embedded cluster (default "bench"). */
   readonly database?: string;
+  /**
+   * Server settings for the embedded cluster, e.g. `{ max_connections: '300' }`: written with
+   * ALTER SYSTEM, then the cluster is restarted once so that restart-only settings apply.
+   * Ignored for a given URL (check them there with SHOW).
+   */
+  readonly settings?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -38,9 +45,8 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Benc
   const dir = await mkdtemp(path.join(os.tmpdir(), 'docfusion-bench-'));
   const removeDir = (): Promise<void> => rm(dir, { recursive: true, force: true });
   const unregisterDir = onCleanup('remove embedded Postgres directory', removeDir);
-  let embedded;
-  try {
-    embedded = await startEmbeddedPostgres({
+  const start = (): ReturnType<typeof startEmbeddedPostgres> =>
+    startEmbeddedPostgres({
       dataDir: dir,
       port: 0,
       user: 'bench',
@@ -48,7 +54,18 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Benc
       database: options.database ?? 'bench',
       logger: pino({ level: 'warn' }),
     });
+  let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
+  try {
+    embedded = await start();
+    const settings = Object.entries(options.settings ?? {});
+    if (settings.length > 0) {
+      await alterSystem(embedded.url, settings);
+      await embedded.stop('fast');
+      embedded = undefined;
+      embedded = await start();
+    }
   } catch (error) {
+    await embedded?.stop('fast').catch(() => undefined);
     unregisterDir();
     await removeDir();
     throw error;
@@ -70,4 +87,18 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Benc
   // Registered after the directory, so it runs first: stop the server, then remove its files.
   const unregisterStop = onCleanup('stop embedded Postgres', stop);
   return { url: running.url, source: `embedded Postgres in ${dir}`, stop };
+}
+
+async function alterSystem(url: string, settings: readonly (readonly [string, string])[]) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const [name, value] of settings) {
+      await client.query(
+        `ALTER SYSTEM SET ${client.escapeIdentifier(name)} = ${client.escapeLiteral(value)}`,
+      );
+    }
+  } finally {
+    await client.end();
+  }
 }

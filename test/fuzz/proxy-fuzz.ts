@@ -39,7 +39,7 @@ import { runCase, type CaseResult, type DriverTarget } from './fuzz-driver.js';
 export interface FuzzHarnessOptions {
   /** Admin URL of the real Postgres. */
   readonly upstreamUrl: string;
-  /** Fuzz sockets at once per proxy. Default 3. */
+  /** Fuzz sockets at once per proxy. Default 4. */
   readonly concurrency?: number;
   /** Weight of `linger` endings against 100 for the others. Default 2. */
   readonly lingerWeight?: number;
@@ -143,7 +143,7 @@ export class FuzzHarness {
     await admin.query(`CREATE TABLE ${table} (a int, b text)`);
     const oid = await admin.query<{ oid: number }>(`SELECT 'int4pl'::regproc::oid::int AS oid`);
     const env: CorpusEnv = { table, functionOid: oid.rows[0]?.oid ?? 177 };
-    const concurrency = options.concurrency ?? 3;
+    const concurrency = options.concurrency ?? 4;
     const make = async (name: Target, mode: PoolMode): Promise<TargetRuntime> => {
       const running = await startProxy(options, mode, concurrency + 3);
       const port = running.proxy.address().port;
@@ -571,7 +571,10 @@ export interface FuzzRunOptions {
   readonly seed?: number;
   /** fast-check path of one batch to replay. */
   readonly path?: string;
+  /** Cases per batch (per fast-check run). Default 8. */
   readonly batchSize?: number;
+  /** Stop (without failing) after this long; the report says how many cases ran. */
+  readonly timeLimitMs?: number;
   /** Called after each batch. */
   readonly onBatch?: (done: number, total: number) => void;
 }
@@ -588,7 +591,7 @@ export interface FuzzRunReport {
 }
 
 export async function runFuzz(h: FuzzHarness, options: FuzzRunOptions): Promise<FuzzRunReport> {
-  const batchSize = options.batchSize ?? 6;
+  const batchSize = options.batchSize ?? 8;
   const numRuns = Math.max(1, Math.ceil(options.cases / batchSize));
   const started = Date.now();
   const before = h.casesRun;
@@ -607,6 +610,9 @@ export async function runFuzz(h: FuzzHarness, options: FuzzRunOptions): Promise<
     {
       numRuns,
       endOnFailure: true,
+      ...(options.timeLimitMs === undefined
+        ? {}
+        : { interruptAfterTimeLimit: options.timeLimitMs, markInterruptAsFailure: false }),
       ...(options.seed === undefined ? {} : { seed: options.seed }),
       ...(options.path === undefined ? {} : { path: options.path }),
     },

@@ -389,28 +389,23 @@ describe('/metrics under a scripted workload', () => {
     }
   });
 
-  // BUG: answerLocal (src/local-commands.ts) sends this ErrorResponse as a synthetic reply and
+  // Regression (fixed; the old behaviour): answerLocal (src/local-commands.ts) sends this ErrorResponse as a synthetic reply and
   // the meter only records meter.local('SHOW') for it; errors_total never sees it.
-  test.fails(
-    'an unknown docfusion.* setting (42704, answered locally) counts in errors_total',
-    async () => {
-      const client = await connect(proxy.port);
-      try {
-        const before = valueOf(await scrape(proxy.httpPort), 'docfusion_errors_total', {
-          class: '42',
-        });
-        expect((await rejection(client.query('SHOW docfusion.no_such_setting'))).code).toBe(
-          '42704',
-        );
-        const after = valueOf(await scrape(proxy.httpPort), 'docfusion_errors_total', {
-          class: '42',
-        });
-        expect(after - before).toBe(1);
-      } finally {
-        await endQuietly(client);
-      }
-    },
-  );
+  test('an unknown docfusion.* setting (42704, answered locally) counts in errors_total', async () => {
+    const client = await connect(proxy.port);
+    try {
+      const before = valueOf(await scrape(proxy.httpPort), 'docfusion_errors_total', {
+        class: '42',
+      });
+      expect((await rejection(client.query('SHOW docfusion.no_such_setting'))).code).toBe('42704');
+      const after = valueOf(await scrape(proxy.httpPort), 'docfusion_errors_total', {
+        class: '42',
+      });
+      expect(after - before).toBe(1);
+    } finally {
+      await endQuietly(client);
+    }
+  });
 
   test('a wrong password counts as an auth failure (and a refused session)', async () => {
     const before = await scrape(proxy.httpPort);
@@ -461,9 +456,9 @@ describe('/metrics under a scripted workload', () => {
     }
   });
 
-  // BUG: the HELP of docfusion_cancel_requests_total promises result="unknown", but
+  // Regression (fixed; the old behaviour): the HELP of docfusion_cancel_requests_total promises result="unknown", but
   // Session.handshake ignores CancelRegistry.cancel()'s false, so nothing counts it.
-  test.fails('a CancelRequest with an unknown key counts as result="unknown"', async () => {
+  test('a CancelRequest with an unknown key counts as result="unknown"', async () => {
     const before = valueOf(await scrape(proxy.httpPort), 'docfusion_cancel_requests_total', {
       result: 'unknown',
     });
@@ -518,19 +513,16 @@ describe('/metrics under a scripted workload', () => {
     }
   });
 
-  // BUG: a pool is created per (database, user) a client asks for, before the upstream login
+  // Regression (fixed; the old behaviour): a pool is created per (database, user) a client asks for, before the upstream login
   // is known to work, and never removed; its name becomes the `pool` label. Any authenticated
   // client can so mint label values (and pools) with database names of its choice.
-  test.fails(
-    'a client asking for a database that does not exist leaves no pool label behind',
-    async () => {
-      const marker = `zqdb${randomBytes(6).toString('hex')}`;
-      const error = await rejection(connect(proxy.port, { database: marker }));
-      expect(error.code).toBe('3D000');
-      const text = await (await fetch(`http://127.0.0.1:${proxy.httpPort}/metrics`)).text();
-      expect(text).not.toContain(marker);
-    },
-  );
+  test('a client asking for a database that does not exist leaves no pool label behind', async () => {
+    const marker = `zqdb${randomBytes(6).toString('hex')}`;
+    const error = await rejection(connect(proxy.port, { database: marker }));
+    expect(error.code).toBe('3D000');
+    const text = await (await fetch(`http://127.0.0.1:${proxy.httpPort}/metrics`)).text();
+    expect(text).not.toContain(marker);
+  });
 
   test('SHOW docfusion.status: a JSON row with status ready and the pools', async () => {
     const client = await connect(proxy.port);
@@ -631,11 +623,11 @@ describe('/metrics: a login waiting for a session-mode pool', () => {
     await proxy.stop();
   });
 
-  // BUG: in session mode a login waits for its connection inside Session.startup()
-  // (link.attach() → pool.acquire(), which does not set UpstreamLink.acquiring), so the client
-  // counts as state="startup", never "waiting", and limits.startup_timeout_ms (10 s, FATAL
-  // 08006) cuts it off long before pool.max_client_wait_ms (2 min, 53300) would.
-  test.fails('is counted as waiting, not as startup', async () => {
+  // Regression (fixed; the old behaviour): in session mode a login waits for its connection inside Session.startup()
+  // (link.attach() → pool.acquire(), which does not set UpstreamLink.acquiring), and
+  // ProxyServer.collectMetrics counts every session not yet 'ready' as startup before looking at
+  // `waiting`: the client shows as state="startup", never "waiting".
+  test('is counted as waiting, not as startup', async () => {
     const holder = await connect(proxy.port);
     const connecting = connect(proxy.port).then(
       (client) => client,
@@ -658,14 +650,12 @@ describe('/metrics: a login waiting for a session-mode pool', () => {
 });
 
 describe('readiness right after start', () => {
-  // BUG: ProxyServer's constructor creates the ReadinessProbe before the listener listens; its
-  // first measurement ("not accepting connections") is cached for a second by check() and kept
-  // as `current` until the next background refresh 5 s later. SHOW docfusion.status reads
-  // `current`, so for the first seconds a healthy proxy says "unavailable" (and /readyz 503s
-  // for the first second).
-  test.fails('SHOW docfusion.status says ready once the proxy accepts clients', async () => {
+  // The probe is created once the listener listens and checks at once (a first measurement taken
+  // before listening used to be served, cached, for seconds).
+  test('SHOW docfusion.status says ready once the proxy accepts clients', async () => {
     const proxy = await startProxy();
     try {
+      expect((await fetch(`http://127.0.0.1:${proxy.httpPort}/readyz`)).status).toBe(200);
       const client = await connect(proxy.port);
       try {
         const r = await client.query<{ 'docfusion.status': string }>('SHOW docfusion.status');
