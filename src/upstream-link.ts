@@ -93,6 +93,8 @@ export class UpstreamLink {
   /** The SQL of the statement bound in the current batch. */
   private boundSql: SqlRef | undefined;
   private pinnedBy: string | undefined;
+  /** The client used SQL PREPARE: its DEALLOCATEs must reach Postgres. */
+  private sqlPrepared = false;
   private upstreamSentFatal = false;
   private closed = false;
   txStatus: TransactionStatusByte = TransactionStatus.Idle;
@@ -538,7 +540,7 @@ export class UpstreamLink {
    */
   private answerDeallocate(sql: string, effects: SessionEffect[]): Buffer | undefined {
     const only = effects.length === 1 ? effects[0] : undefined;
-    if (only?.kind !== 'deallocate' || this.pinnedBy === 'SQL PREPARE') return undefined;
+    if (only?.kind !== 'deallocate' || this.sqlPrepared) return undefined;
     // Only a lone DEALLOCATE: in a statement list, everything goes to Postgres.
     if (!/^\s*deallocate\s+(prepare\s+)?("[^"]*"|[^\s;]+)\s*;?\s*$/i.test(sql)) return undefined;
     if (only.name !== null && this.statements.get(only.name) === undefined) return undefined;
@@ -563,7 +565,7 @@ export class UpstreamLink {
     i: number,
   ): boolean {
     const only = effects.length === 1 ? effects[0] : undefined;
-    if (only?.kind !== 'deallocate' || only.name === null || this.pinnedBy === 'SQL PREPARE') {
+    if (only?.kind !== 'deallocate' || only.name === null || this.sqlPrepared) {
       return false;
     }
     const statement = this.statements.get(only.name);
@@ -581,6 +583,7 @@ export class UpstreamLink {
   private noteEffects(slot: Slot | undefined, effects: SessionEffect[]): void {
     if (effects.length === 0) return;
     for (const effect of effects) {
+      if (effect.kind === 'pin' && effect.reason === 'SQL PREPARE') this.sqlPrepared = true;
       if (effect.kind === 'pin' && this.pinnedBy === undefined) {
         this.pinnedBy = effect.reason;
         this.owner.log.info({ reason: effect.reason }, 'client pinned to its upstream connection');

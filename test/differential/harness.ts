@@ -238,7 +238,10 @@ export async function runBoth(
             difference,
             direct: d.events,
             proxy: proxyEvents,
-          }),
+          }) +
+          (known.length > 0
+            ? `\n  (proxy events shown after the known rules ${known.map((r) => r.id).join(', ')}; the proxy sent: ${JSON.stringify(p.events[difference.index] ?? null).slice(0, 600)})`
+            : ''),
   };
 }
 

@@ -39,6 +39,8 @@ export class WireConnection {
   private closedWith: string | undefined;
   /** Transaction status of the last ReadyForQuery ('I', 'T' or 'E'). */
   txStatus = 'I';
+  /** ParameterStatus and NoticeResponse messages of the login (BackendKeyData left out). */
+  readonly loginMessages: WireMessage[] = [];
 
   private constructor(private readonly socket: net.Socket) {
     socket.setNoDelay(true);
@@ -96,6 +98,7 @@ export class WireConnection {
         this.txStatus = String.fromCharCode(decodeReadyForQuery(msg.body));
         return;
       }
+      if (msg.type === 'S' || msg.type === 'N') this.loginMessages.push(msg);
       if (msg.type !== 'R') continue; // ParameterStatus, BackendKeyData, notices
       const auth = decodeAuthentication(msg.body);
       switch (auth.kind) {

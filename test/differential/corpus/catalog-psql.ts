@@ -395,7 +395,10 @@ FROM pg_catalog.pg_database d
 WHERE d.datname OPERATOR(pg_catalog.~) '^(template.*)$' COLLATE pg_catalog.default
 ORDER BY 1;`,
       // psql's startup and tab-completion style queries
-      "SELECT pg_catalog.set_config('search_path', 'g_psql, fx, public', false)",
+      {
+        sql: "SELECT pg_catalog.set_config('search_path', 'g_psql, fx, public', false)",
+        session: true,
+      },
       `SELECT pg_catalog.quote_ident(c.relname) FROM pg_catalog.pg_class c WHERE c.relkind IN ('r', 'S', 'v', 'm', 'f', 'p') AND substring(pg_catalog.quote_ident(c.relname),1,1)='t' AND pg_catalog.pg_table_is_visible(c.oid) AND c.relnamespace <> (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'pg_catalog')
 UNION ALL
 SELECT 'information_schema' || '.' WHERE substring('information_schema',1,1)='t'

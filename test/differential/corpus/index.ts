@@ -50,22 +50,22 @@ for (const group of CORPUS) {
 export interface CorpusSizes {
   readonly total: number;
   readonly byCategory: Readonly<Record<Category, number>>;
-  /** Statements that also run in the transaction-pooling pass. */
-  readonly transactionPoolable: number;
+  /** Statements that do not depend on session state (plain forwarding in transaction pooling). */
+  readonly sessionIndependent: number;
 }
 
 export function corpusSizes(): CorpusSizes {
   const byCategory = Object.fromEntries(CATEGORIES.map((c) => [c, 0])) as Record<Category, number>;
   let total = 0;
-  let transactionPoolable = 0;
+  let sessionIndependent = 0;
   for (const group of CORPUS) {
     for (const s of group.statements) {
       byCategory[group.category]++;
       total++;
       if (group.session !== true && (typeof s === 'string' || s.session !== true)) {
-        transactionPoolable++;
+        sessionIndependent++;
       }
     }
   }
-  return { total, byCategory, transactionPoolable };
+  return { total, byCategory, sessionIndependent };
 }

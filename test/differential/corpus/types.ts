@@ -40,7 +40,11 @@ export interface Statement {
   readonly error?: string;
   /** Overrides `error` in the extended-protocol variants (e.g. several statements in one string). */
   readonly extendedError?: string | null;
-  /** Depends on session state (SET, PREPARE, cursors...): not run in the transaction-pool pass. */
+  /**
+   * Depends on session state (SET, PREPARE, LISTEN, temporary tables...). The transaction-pool
+   * pass runs it too, but counts it apart: there it relies on the proxy's SET replay and
+   * pinning rather than on plain forwarding.
+   */
   readonly session?: true;
   /**
    * A difference that is understood and accepted. The test passes only while the difference is
@@ -54,6 +58,11 @@ export interface KnownDifference {
   readonly reason: string;
   readonly variants?: readonly string[];
   readonly modes?: readonly ('session' | 'transaction')[];
+  /**
+   * Pool modes where the difference depends on which pooled upstream connection the statement
+   * lands on: there, agreement is accepted too.
+   */
+  readonly intermittentIn?: readonly ('session' | 'transaction')[];
 }
 
 export interface Group {
@@ -64,7 +73,7 @@ export interface Group {
   readonly setup?: string;
   /** Placeholders: name → SQL returning one value, run per side after `setup`. */
   readonly resolve?: Readonly<Record<string, string>>;
-  /** Every statement depends on session state: the group is not run in transaction pooling. */
+  /** Every statement depends on session state (see Statement.session). */
   readonly session?: true;
   readonly statements: readonly (string | Statement)[];
 }
