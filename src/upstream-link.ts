@@ -401,15 +401,6 @@ export class UpstreamLink {
             break;
           }
           const target = divert(i);
-          const previous = this.statements.get(parse.name);
-          if (previous) {
-            // Postgres refuses to redefine a prepared statement (42P05) and skips the rest of
-            // the batch: let it say so, on the statement's upstream name.
-            this.prepareOn(lease, previous, target, true);
-            target.push(fe.parse(previous.upstreamName, parse.sql, parse.paramTypes));
-            this.tracker.push(SLOT.parse);
-            continue;
-          }
           const statement = this.statements.define(parse.name, parse.sql, parse.paramTypes);
           const effects = sessionEffects(parse.sql);
           this.noteEffects(undefined, effects);

@@ -656,32 +656,35 @@ describe('one shared upstream connection (transaction mode, size 1)', () => {
     }
   });
 
-  // Regression (fixed; the old behaviour): ClientStatements.define silently replaces an existing name.
-  test('re-Parse of a name that is still prepared fails with 42P05, as in Postgres', async () => {
-    const raw = await RawClient.connect(proxy.port, {
-      user: proxy.user,
-      database: proxy.database,
-    });
-    try {
-      expect(await raw.roundTrip(fe.parse('dup', 'SELECT 1 AS v'), fe.sync())).toEqual([
-        '1',
-        'Z:I',
-      ]);
-      expect(await raw.roundTrip(fe.parse('dup', 'SELECT 2 AS v'), fe.sync())).toEqual([
-        'E:42P05',
-        'Z:I',
-      ]);
-      // The first definition is still the one in force.
-      expect(await raw.roundTrip(fe.bind({ statement: 'dup' }), fe.execute(), fe.sync())).toEqual([
-        '2',
-        'D:1',
-        'C:SELECT 1',
-        'Z:I',
-      ]);
-    } finally {
-      raw.close();
-    }
-  });
+  // KNOWN DIFFERENCE (docs/pooling.md): in transaction mode a Parse of a name the client already
+  // has redefines it instead of failing with 42P05. psqlODBC relies on this leniency: it sends
+  // `SAVEPOINT …; DEALLOCATE "_PLAN…"; RELEASE …` as one query, which fails upstream (the
+  // statement lives under its proxy name), recovers with ROLLBACK TO, and parses the name again.
+  test.fails(
+    're-Parse of a name that is still prepared fails with 42P05, as in Postgres',
+    async () => {
+      const raw = await RawClient.connect(proxy.port, {
+        user: proxy.user,
+        database: proxy.database,
+      });
+      try {
+        expect(await raw.roundTrip(fe.parse('dup', 'SELECT 1 AS v'), fe.sync())).toEqual([
+          '1',
+          'Z:I',
+        ]);
+        expect(await raw.roundTrip(fe.parse('dup', 'SELECT 2 AS v'), fe.sync())).toEqual([
+          'E:42P05',
+          'Z:I',
+        ]);
+        // The first definition is still the one in force.
+        expect(await raw.roundTrip(fe.bind({ statement: 'dup' }), fe.execute(), fe.sync())).toEqual(
+          ['2', 'D:1', 'C:SELECT 1', 'Z:I'],
+        );
+      } finally {
+        raw.close();
+      }
+    },
+  );
 });
 
 // ---- lease boundaries -----------------------------------------------------------------------------
