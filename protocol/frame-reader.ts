@@ -14,6 +14,8 @@ export class Frame {
     readonly start: number,
     /** Offset just past the frame's last byte. */
     readonly end: number,
+    /** Header bytes before the body: 5 (type + length), or 4 for an untyped startup packet. */
+    readonly headerLength = 5,
   ) {}
 
   /** The whole frame as received (type byte, length, body): relay these bytes untouched. */
@@ -23,7 +25,7 @@ export class Frame {
 
   /** The message body, after the type byte and the length word. */
   get body(): Buffer {
-    return this.buffer.subarray(this.start + (this.type === 0 ? 4 : 5), this.end);
+    return this.buffer.subarray(this.start + this.headerLength, this.end);
   }
 }
 
@@ -98,7 +100,7 @@ export class FrameReader {
       const start = this.offset;
       this.offset += length;
       this.untyped = false;
-      return new Frame(0, this.buf, start, this.offset);
+      return new Frame(0, this.buf, start, this.offset, 4);
     }
     if (available < 1) return null;
     const type = this.buf[this.offset] ?? 0;

@@ -139,5 +139,5 @@ export function summarize(msg: Msg): string {
 /** A frame that owns its bytes (received chunks are views the reader may drop). */
 function copyFrame(frame: Frame): Frame {
   const raw = Buffer.from(frame.raw);
-  return new Frame(frame.type, raw, 0, raw.length);
+  return new Frame(frame.type, raw, 0, raw.length, frame.headerLength);
 }

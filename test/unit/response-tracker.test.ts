@@ -1213,5 +1213,5 @@ describe('ResponseTracker against a real Postgres', () => {
 /** A frame that owns its bytes (received chunks are views the reader may drop). */
 function copyFrame(frame: Frame): Frame {
   const raw = Buffer.from(frame.raw);
-  return new Frame(frame.type, raw, 0, raw.length);
+  return new Frame(frame.type, raw, 0, raw.length, frame.headerLength);
 }
