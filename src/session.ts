@@ -24,8 +24,7 @@ import type { SessionSpan } from './tracing.js';
 import { UpstreamLink } from './upstream-link.js';
 import {
   authFailures,
-  bytesIn,
-  bytesOut,
+  bytes,
   cancels,
   errorsTotal,
   sessionsTotal,
@@ -428,7 +427,7 @@ export class Session {
   // ---- relay -------------------------------------------------------------------------------
 
   private fromClient(frames: Frame[], chunk: Buffer): void {
-    bytesIn.inc(chunk.length);
+    bytes.in += chunk.length;
     this.lastActivityAt = Date.now();
     this.clearIdleTimer();
     for (let i = 0; i < frames.length; i++) {
@@ -485,7 +484,7 @@ export class Session {
     return {
       log: this.log,
       writeClient: (data) => {
-        bytesOut.inc(data.length);
+        bytes.out += data.length;
         return this.socket.destroyed || this.socket.write(data);
       },
       onClientDrain: (resume) => {
