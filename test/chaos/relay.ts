@@ -228,7 +228,7 @@ export class RelayConnection {
 
   private forward(direction: Direction, chunk: Buffer): void {
     if (this.record) this.recorded.push({ direction, bytes: Buffer.from(chunk), at: Date.now() });
-    const rules = this.relay.rulesFor(this);
+    const rules = this.relay.rulesFor();
     if (direction === 'up' && rules.some((rule) => rule.marker !== undefined)) {
       this.upSeen = (this.upSeen + chunk.toString('latin1')).slice(-8192);
       for (const rule of rules) {
@@ -255,7 +255,7 @@ export class RelayConnection {
       const letter = String.fromCharCode(type);
       for (const rule of rules) {
         const on = rule.onMessage;
-        if (!on || on.direction !== direction || on.type !== letter) continue;
+        if (on?.direction !== direction || on.type !== letter) continue;
         if (!this.matches(rule)) continue;
         const count = (this.seenCounts.get(rule) ?? 0) + 1;
         this.seenCounts.set(rule, count);
@@ -394,6 +394,11 @@ export class ChaosRelay {
     if (newToo) this.stallNew = direction;
   }
 
+  /** Stall only connections opened from now on (accepted, but nothing forwarded). */
+  stallNewConnections(direction: Direction | 'both' = 'both'): void {
+    this.stallNew = direction;
+  }
+
   /** Undo stall() everywhere and forward what was held back. */
   resume(): void {
     this.stallNew = undefined;
@@ -446,7 +451,7 @@ export class ChaosRelay {
 
   // ---- used by RelayConnection ----
 
-  rulesFor(_connection: RelayConnection): readonly ResetRule[] {
+  rulesFor(): readonly ResetRule[] {
     return this.rules;
   }
 

@@ -3,8 +3,14 @@
  * transaction-pooling proxy in front of the test run's Postgres; and the bugs it found, each
  * reduced to a deterministic reproducer (`test.fails` until the proxy is fixed).
  *
- * FUZZ_CASES (default 1200) and FUZZ_SEED pin the budget and the seed; a failure prints the
+ * FUZZ_CASES (default 1200), FUZZ_TIME_LIMIT_MS (default 75 s: a loaded machine runs fewer
+ * cases rather than timing out) and FUZZ_SEED set the budget and the seed; a failure prints the
  * seed, the fast-check path and the hex of the inputs (see `npm run fuzz` for longer runs).
+ *
+ * The bounded run uses `knownBugs: 'avoid'`: it steers around the bugs listed below (closing an
+ * open extended batch with a Sync before a frame that ends the session, health-checking pooled
+ * connections, giving back leases orphaned by a timed-out startup) so it can keep finding new
+ * ones; `npm run fuzz` runs without that and finds them. Remove the avoidance when they are fixed.
  */
 import net from 'node:net';
 import pg from 'pg';
@@ -14,9 +20,9 @@ import { startPoolProxy, sleep, waitFor, type PoolProxy } from '../support/pool-
 import { RawClient } from '../support/raw-client.js';
 import { FuzzHarness, formatFailure, formatStats, runFuzz, writeReplayFile } from './proxy-fuzz.js';
 
-const CASES = Number(process.env.FUZZ_CASES ?? 1000);
+const CASES = Number(process.env.FUZZ_CASES ?? 1200);
 /** A loaded machine gets fewer cases, not a timeout: the run stops after this long. */
-const TIME_LIMIT_MS = Number(process.env.FUZZ_TIME_LIMIT_MS ?? 90_000);
+const TIME_LIMIT_MS = Number(process.env.FUZZ_TIME_LIMIT_MS ?? 75_000);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 
 describe('protocol fuzzing of a running proxy', () => {
@@ -117,6 +123,35 @@ describe('bugs found by the fuzzer', () => {
   );
 
   /**
+   * BUG (src/session.ts fromClient()/answerAdmin()): an admin-console session is never closed by
+   * timeouts.client_idle once it has sent a statement. fromClient() clears the idle timer on
+   * every message; for ordinary sessions the UpstreamLink's idle() callback re-arms it after the
+   * reply, but admin sessions have no link and answerAdmin() never calls armTimers(). Found by a
+   * lingering fuzz case on the admin console (seed 11, path 482). Fix: call this.armTimers()
+   * after each admin reply is written (in the adminQueue continuation).
+   */
+  knownBug(
+    'the admin console honours timeouts.clientIdleMs after a statement',
+    async () => {
+      proxy = await startPoolProxy({ timeouts: { clientIdleMs: 300 }, auth: { method: 'trust' } });
+      const p = proxy;
+      const admin = await p.adminConsole();
+      const errors: Error[] = [];
+      admin.on('error', (error) => errors.push(error));
+      try {
+        await admin.query('SHOW POOLS');
+        await waitFor('the idle admin session to be closed', () => errors.length > 0, 3000);
+        expect(String(errors[0])).toMatch(/idle-session timeout/);
+      } finally {
+        await admin.end().catch(() => undefined);
+        await p.stop(500);
+        proxy = undefined;
+      }
+    },
+    30_000,
+  );
+
+  /**
    * BUG (minor; src/session.ts fail()): a client that resets its connection (RST: read
    * ECONNRESET, or write EPIPE while a reply is sent) is handled as an internal error — logged at
    * error level as "internal error; closing session", counted as an XX000 error in
@@ -125,30 +160,34 @@ describe('bugs found by the fuzzer', () => {
    * like ClosedError (terminate quietly, debug log), as Postgres logs "connection reset by peer"
    * at LOG level without an error report.
    */
-  knownBug('a client connection reset is not reported as an internal error', async () => {
-    const lines: string[] = [];
-    proxy = await startPoolProxy({
-      pool: { mode: 'session', size: 2 },
-      auth: { method: 'trust' },
-      logLevel: 'info',
-      logLines: lines,
-    });
-    const p = proxy;
-    for (let i = 0; i < 5; i++) {
-      const socket = await rawLogin(p.port, p.user, p.database);
-      socket.write(fe.query("SELECT n, repeat('x', 1000) FROM generate_series(1, 5000) AS n"));
-      await sleep(5);
-      socket.resetAndDestroy();
-    }
-    try {
-      await waitFor('the sessions to end', () => p.running.proxy.sessions.size === 0, 5000);
-      const internal = lines.filter((line) => line.includes('internal error'));
-      expect(internal).toEqual([]);
-    } finally {
-      await p.stop(500);
-      proxy = undefined;
-    }
-  }, 30_000);
+  knownBug(
+    'a client connection reset is not reported as an internal error',
+    async () => {
+      const lines: string[] = [];
+      proxy = await startPoolProxy({
+        pool: { mode: 'session', size: 2 },
+        auth: { method: 'trust' },
+        logLevel: 'info',
+        logLines: lines,
+      });
+      const p = proxy;
+      for (let i = 0; i < 5; i++) {
+        const socket = await rawLogin(p.port, p.user, p.database);
+        socket.write(fe.query("SELECT n, repeat('x', 1000) FROM generate_series(1, 5000) AS n"));
+        await sleep(5);
+        socket.resetAndDestroy();
+      }
+      try {
+        await waitFor('the sessions to end', () => p.running.proxy.sessions.size === 0, 5000);
+        const internal = lines.filter((line) => line.includes('internal error'));
+        expect(internal).toEqual([]);
+      } finally {
+        await p.stop(500);
+        proxy = undefined;
+      }
+    },
+    30_000,
+  );
 
   /**
    * BUG (src/session.ts startup() / src/upstream-link.ts attach()): when a session is terminated

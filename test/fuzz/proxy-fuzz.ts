@@ -12,23 +12,31 @@
  *     belongs to a pool (no leaked connection), every pooled connection exists upstream, and
  *     every idle pooled connection is `idle` upstream (not in a transaction, not in COPY).
  * Used by proxy-fuzz.test.ts (bounded budget in `npm test`) and run-fuzz.ts (`npm run fuzz`).
+ *
+ * Modules: fuzz-cases.ts (input model, edits, replay files), fuzz-generators.ts (fast-check
+ * generators), fuzz-scripts.ts and fuzz-recorder.ts (the corpus), fuzz-driver.ts (one case on a
+ * socket and its per-case checks), fuzz-proxies.ts (the fuzzed proxies), fuzz-run.ts (the
+ * property and the reproducer).
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import fc from 'fast-check';
 import pg from 'pg';
-import pino from 'pino';
-import { defaultConfig } from '../../src/config.js';
 import type { DocFusionConfig, PoolMode } from '../../src/config-types.js';
-import { startDocFusion, type RunningDocFusion } from '../../src/run.js';
-import { canonicalScripts, recordClientScripts } from './fuzz-corpus.js';
+import type { RunningDocFusion } from '../../src/run.js';
 import {
-  caseArb,
+  Control,
+  FUZZ_LIMITS,
+  IDLE_TIMEOUT,
+  Semaphore,
+  startProxy,
+  withTimeout,
+} from './fuzz-proxies.js';
+import { recordClientScripts } from './fuzz-recorder.js';
+import { canonicalScripts } from './fuzz-scripts.js';
+import { caseArb, type CorpusEnv } from './fuzz-generators.js';
+import {
   materialize,
-  toJson,
-  type CorpusEnv,
   type FuzzCase,
   type Materialized,
   type Script,
@@ -39,9 +47,9 @@ import { runCase, type CaseResult, type DriverTarget } from './fuzz-driver.js';
 export interface FuzzHarnessOptions {
   /** Admin URL of the real Postgres. */
   readonly upstreamUrl: string;
-  /** Fuzz sockets at once per proxy. Default 4. */
+  /** Fuzz sockets at once per proxy. Default 8. */
   readonly concurrency?: number;
-  /** Weight of `linger` endings against 100 for the others. Default 2. */
+  /** Weight of `linger` endings against 100 for the others. Default 1. */
   readonly lingerWeight?: number;
   /** Record real client sessions into the corpus. Default true. */
   readonly record?: boolean;
@@ -57,45 +65,16 @@ export interface FuzzHarnessOptions {
   readonly logLevel?: DocFusionConfig['log']['level'];
 }
 
-/** Limits of the fuzzed proxies: low, so hangs show up quickly. */
-export const FUZZ_LIMITS = {
-  startupTimeoutMs: 2000,
-  clientIdleMs: 500,
-  idleInTransactionMs: 500,
-  queryMs: 1000,
-  maxClientWaitMs: 1500,
-  maxMessageSize: 256 * 1024,
-} as const;
-
 const LEAK_MARKER = 'cAnArY~';
 const SETTLE_MS = 8000;
 
 interface TargetRuntime {
   readonly name: Target;
-  /** Keeps the control under the fuzz proxy's short client idle timeout. */
-  readonly keepalive: NodeJS.Timeout;
   readonly running: RunningDocFusion;
   readonly port: number;
-  readonly control: pg.Client;
-  readonly controlErrors: Error[];
+  readonly control: Control;
   readonly driver: DriverTarget;
   readonly limit: Semaphore;
-}
-
-class Semaphore {
-  private active = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(private readonly max: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((resolve) => this.queue.push(resolve));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.queue.shift()?.();
-    }
-  }
 }
 
 export interface CaseFailure {
@@ -114,7 +93,7 @@ export class FuzzHarness {
   readonly stats = new Map<string, number>();
   casesRun = 0;
   /** Milliseconds spent running cases and checking invariants. */
-  readonly timing = { cases: 0, checks: 0 };
+  readonly timing = { cases: 0, checks: 0, canaries: 0, controls: 0, heal: 0, settle: 0 };
   /** Longest event-loop stall seen in a batch (the proxies run in this process). */
   maxLoopDelayMs = 0;
   private constructor(
@@ -143,12 +122,11 @@ export class FuzzHarness {
     await admin.query(`CREATE TABLE ${table} (a int, b text)`);
     const oid = await admin.query<{ oid: number }>(`SELECT 'int4pl'::regproc::oid::int AS oid`);
     const env: CorpusEnv = { table, functionOid: oid.rows[0]?.oid ?? 177 };
-    const concurrency = options.concurrency ?? 4;
+    const concurrency = options.concurrency ?? 8;
     const make = async (name: Target, mode: PoolMode): Promise<TargetRuntime> => {
       const running = await startProxy(options, mode, concurrency + 3);
       const port = running.proxy.address().port;
-      const controlErrors: Error[] = [];
-      const control = new pg.Client({
+      const control = await Control.connect({
         host: '127.0.0.1',
         port,
         user,
@@ -156,26 +134,11 @@ export class FuzzHarness {
         database,
         application_name: 'fz-control',
       });
-      control.on('error', (error) => controlErrors.push(error));
-      await control.connect();
-      let pinging = false;
-      const keepalive = setInterval(() => {
-        if (pinging) return;
-        pinging = true;
-        control
-          .query('SELECT 1')
-          .catch((error: unknown) => controlErrors.push(error as Error))
-          .finally(() => {
-            pinging = false;
-          });
-      }, FUZZ_LIMITS.clientIdleMs / 3);
       const runtime: TargetRuntime = {
         name,
-        keepalive,
         running,
         port,
         control,
-        controlErrors,
         limit: new Semaphore(concurrency),
         driver: {
           port,
@@ -186,6 +149,7 @@ export class FuzzHarness {
           leakMarker: LEAK_MARKER,
           syncBeforeEnd: options.knownBugs === 'avoid',
           maxMessageSize: FUZZ_LIMITS.maxMessageSize,
+          decodesFrames: mode === 'transaction',
           bounds: {
             preLoginMs: FUZZ_LIMITS.startupTimeoutMs + 1500,
             loggedInMs:
@@ -226,7 +190,7 @@ export class FuzzHarness {
   /** fast-check arbitrary of one batch. */
   batchArb(size: number): fc.Arbitrary<FuzzCase[]> {
     return fc.array(
-      caseArb(this.corpus, this.env, { lingerWeight: this.options.lingerWeight ?? 2 }),
+      caseArb(this.corpus, this.env, { lingerWeight: this.options.lingerWeight ?? 1 }),
       {
         minLength: size,
         maxLength: size,
@@ -267,19 +231,38 @@ export class FuzzHarness {
     const casesDone = Date.now();
     this.timing.cases += casesDone - batchStart;
     for (const message of await canaries.stop()) failures.push({ index: -1, message });
+    this.timing.canaries += Date.now() - casesDone;
     loop.disable();
     const stalledMs = Math.round(loop.max / 1e6);
     this.maxLoopDelayMs = Math.max(this.maxLoopDelayMs, stalledMs);
-    if (stalledMs >= FUZZ_LIMITS.clientIdleMs) {
-      // The proxies share this process: a stall this long fires every idle timer at once.
-      failures.push({
-        index: -1,
-        message: `the event loop stalled for ${stalledMs} ms during the batch`,
-      });
+    // The proxies share this process: on a loaded machine a stall as long as the idle timeouts
+    // fires them for every client at once. Those timeouts are artifacts, not findings.
+    const stalled = stalledMs >= FUZZ_LIMITS.clientIdleMs - 150;
+    if (stalled) {
+      this.count('stalled-batches');
+      for (let i = failures.length - 1; i >= 0; i--) {
+        if (IDLE_TIMEOUT.test(failures[i]?.message ?? '')) failures.splice(i, 1);
+      }
+      for (const t of this.allTargets()) {
+        if (
+          t.control.errors.length > 0 &&
+          t.control.errors.every(
+            (e) => IDLE_TIMEOUT.test(String(e)) || /not queryable|terminated/.test(String(e)),
+          )
+        ) {
+          await t.control.reconnect();
+        }
+      }
     }
-    for (const message of await this.checkInvariants()) failures.push({ index: -1, message });
+    for (const message of await this.checkInvariants()) {
+      failures.push({ index: -1, message });
+    }
     this.timing.checks += Date.now() - casesDone;
     return { cases, results, failures };
+  }
+
+  private allTargets(): TargetRuntime[] {
+    return [this.targets.session, this.targets.transaction];
   }
 
   private count(key: string): void {
@@ -292,7 +275,7 @@ export class FuzzHarness {
   private startCanaries(): { stop: () => Promise<string[]> } {
     let stopping = false;
     const failures: string[] = [];
-    const runs = (Object.values(this.targets) as TargetRuntime[]).map(async (t) => {
+    const runs = this.allTargets().map(async (t) => {
       let client: pg.Client | undefined;
       const errors: Error[] = [];
       const config = {
@@ -356,12 +339,17 @@ export class FuzzHarness {
 
   async checkInvariants(): Promise<string[]> {
     const problems: string[] = [];
-    for (const t of Object.values(this.targets) as TargetRuntime[]) {
+    let mark = Date.now();
+    const lap = (key: 'controls' | 'heal' | 'settle'): void => {
+      this.timing[key] += Date.now() - mark;
+      mark = Date.now();
+    };
+    for (const t of this.allTargets()) {
       if (!t.running.proxy.listening) problems.push(`${t.name} proxy stopped listening`);
       const value = randomInt(-1e9, 1e9);
       try {
         const r = await withTimeout(
-          t.control.query<{ n: number }>('SELECT $1::int AS n', [value]),
+          t.control.client.query<{ n: number }>('SELECT $1::int AS n', [value]),
           5000,
           'control query',
         );
@@ -371,18 +359,57 @@ export class FuzzHarness {
       } catch (error) {
         problems.push(`${t.name} control query failed: ${String(error)}`);
       }
-      if (t.controlErrors.length > 0)
-        problems.push(`${t.name} control emitted: ${t.controlErrors.map(String).join('; ')}`);
+      if (t.control.errors.length > 0)
+        problems.push(`${t.name} control emitted: ${t.control.errors.map(String).join('; ')}`);
     }
+    lap('controls');
     if (this.options.knownBugs === 'avoid') await this.healIdle();
-    const deadline = Date.now() + SETTLE_MS;
-    let last: string[] = [];
-    for (;;) {
-      last = await this.poolProblems();
-      if (last.length === 0 || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    lap('heal');
+    const settle = async (ms: number): Promise<string[]> => {
+      const deadline = Date.now() + ms;
+      const started = Date.now();
+      let first: string[] | undefined;
+      for (;;) {
+        const now = await this.poolProblems();
+        first ??= now;
+        if (now.length === 0 && process.env.FUZZ_DEBUG_SETTLE && Date.now() - started > 50) {
+          console.log(`settled after ${Date.now() - started} ms: ${first.join(' | ')}`);
+        }
+        if (now.length === 0 || Date.now() > deadline) return now;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    let last = await settle(SETTLE_MS);
+    if (last.length > 0 && this.options.knownBugs === 'avoid') {
+      // Known bug (proxy-fuzz.test.ts): a session whose startup timed out inside attach() leaves
+      // its lease behind, idle upstream and used by no session; the client cannot even see it
+      // when it had already gone. Give such leases back, count them, then look again.
+      if ((await this.releaseOrphans()) > 0) last = await settle(2000);
     }
+    lap('settle');
     return [...problems, ...last];
+  }
+
+  /** Leased connections no live session uses and idle upstream (known-bug cleanup). */
+  private async releaseOrphans(): Promise<number> {
+    let released = 0;
+    for (const t of this.allTargets()) {
+      const inUse = new Set([...t.running.proxy.sessions].map((s) => s.upstreamPid));
+      for (const pool of t.running.proxy.pools.all()) {
+        for (const { connection, state } of pool.connections()) {
+          if (state !== 'active' || inUse.has(connection.processId)) continue;
+          const r = await this.admin.query<{ state: string | null }>(
+            'SELECT state FROM pg_stat_activity WHERE pid = $1',
+            [connection.processId],
+          );
+          if (r.rows[0]?.state !== 'idle') continue;
+          pool.release(connection, false);
+          this.count('known-bug:attach-leak-released');
+          released++;
+        }
+      }
+    }
+    return released;
   }
 
   /** Known-bug avoidance: take every idle transaction-pool connection through the health check. */
@@ -401,7 +428,7 @@ export class FuzzHarness {
   private async poolProblems(): Promise<string[]> {
     const out: string[] = [];
     const pooled = new Map<number, string>();
-    for (const t of Object.values(this.targets) as TargetRuntime[]) {
+    for (const t of this.allTargets()) {
       const sessions = [...t.running.proxy.sessions];
       if (sessions.length !== 1) {
         out.push(
@@ -470,7 +497,12 @@ export class FuzzHarness {
     if (!session) return `the proxy has no session for this socket (yet kept it open)`;
     const desc = `session #${session.id} ${session.state} busy=${session.busy} waiting=${session.waiting} tx=${String.fromCharCode(session.txStatus)} pinned=${session.pinned ?? '-'}`;
     if (session.state !== 'ready') return `${desc}: still in startup past limits.startupTimeoutMs`;
-    if (!session.busy) return `${desc}: idle, yet not closed by the idle timeouts`;
+    if (!session.busy && session.admin && this.options.knownBugs === 'avoid') {
+      this.count('known-bug:admin-console-idle');
+      return undefined; // proxy-fuzz.test.ts: the admin console never re-arms the idle timer
+    }
+    if (!session.busy)
+      return `${desc}${session.admin ? ' (admin console)' : ''}: idle, yet not closed by the idle timeouts`;
     const pid = session.upstreamPid;
     if (pid === undefined) return `${desc}: busy without an upstream connection`;
     const r = await this.admin.query<{
@@ -492,12 +524,12 @@ export class FuzzHarness {
 
   async stop(): Promise<void> {
     const pids = new Set<number>();
-    for (const t of Object.values(this.targets) as TargetRuntime[]) {
-      clearInterval(t.keepalive);
+    for (const t of this.allTargets()) {
+      t.control.stop();
       for (const pool of t.running.proxy.pools.all()) {
         for (const { connection } of pool.connections()) pids.add(connection.processId);
       }
-      await t.control.end().catch(() => undefined);
+      await t.control.client.end().catch(() => undefined);
       await t.running.stop(500);
     }
     // Wait until the proxies' upstream connections are gone, so a next harness starts clean.
@@ -509,195 +541,23 @@ export class FuzzHarness {
       if ((r.rows[0]?.n ?? 0) === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    // Connections a proxy leaked outlive its shutdown: end them so the next harness starts clean.
+    await this.admin
+      .query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY($1::int[])', [
+        [...pids],
+      ])
+      .catch(() => undefined);
     await this.admin.query(`DROP TABLE IF EXISTS ${this.env.table}`).catch(() => undefined);
     await this.admin.end().catch(() => undefined);
   }
 }
 
-async function startProxy(
-  options: FuzzHarnessOptions,
-  mode: PoolMode,
-  size: number,
-): Promise<RunningDocFusion> {
-  const base = defaultConfig();
-  const level =
-    options.logLevel ??
-    (process.env.FUZZ_LOG_LEVEL as DocFusionConfig['log']['level'] | undefined) ??
-    'silent';
-  const config: DocFusionConfig = {
-    ...base,
-    upstream: options.upstreamUrl,
-    listen: { host: '127.0.0.1', port: 0 },
-    http: { enabled: false, listen: { host: '127.0.0.1', port: 0 } },
-    limits: {
-      ...base.limits,
-      maxClientConnections: 200,
-      maxMessageSize: FUZZ_LIMITS.maxMessageSize,
-      startupTimeoutMs: FUZZ_LIMITS.startupTimeoutMs,
-    },
-    timeouts: {
-      queryMs: FUZZ_LIMITS.queryMs,
-      idleInTransactionMs: FUZZ_LIMITS.idleInTransactionMs,
-      clientIdleMs: FUZZ_LIMITS.clientIdleMs,
-    },
-    pool: {
-      ...base.pool,
-      mode,
-      size,
-      maxClientWaitMs: FUZZ_LIMITS.maxClientWaitMs,
-      ...(options.knownBugs === 'avoid' && mode === 'transaction'
-        ? { serverCheckDelayMs: 0, maxClientWaitMs: 1000 }
-        : {}),
-    },
-    log: { ...base.log, level },
-  };
-  return startDocFusion(config, pino({ level }));
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    }),
-  ]);
-}
-
-// ---- the property --------------------------------------------------------------------------------
-
-export interface FuzzRunOptions {
-  readonly cases: number;
-  readonly seed?: number;
-  /** fast-check path of one batch to replay. */
-  readonly path?: string;
-  /** Cases per batch (per fast-check run). Default 8. */
-  readonly batchSize?: number;
-  /** Stop (without failing) after this long; the report says how many cases ran. */
-  readonly timeLimitMs?: number;
-  /** Called after each batch. */
-  readonly onBatch?: (done: number, total: number) => void;
-}
-
-export interface FuzzRunReport {
-  readonly seed: number;
-  readonly path: string | undefined;
-  readonly casesRun: number;
-  readonly failed: boolean;
-  readonly failure: BatchReport | undefined;
-  readonly elapsedMs: number;
-  readonly corpusSize: number;
-  readonly stats: ReadonlyMap<string, number>;
-}
-
-export async function runFuzz(h: FuzzHarness, options: FuzzRunOptions): Promise<FuzzRunReport> {
-  const batchSize = options.batchSize ?? 8;
-  const numRuns = Math.max(1, Math.ceil(options.cases / batchSize));
-  const started = Date.now();
-  const before = h.casesRun;
-  let failure: BatchReport | undefined;
-  let batches = 0;
-  const details = await fc.check(
-    fc.asyncProperty(h.batchArb(batchSize), async (batch) => {
-      const report = await h.runBatch(batch.map((c) => h.materialize(c)));
-      options.onBatch?.(++batches, numRuns);
-      if (report.failures.length > 0) {
-        failure = report;
-        return false;
-      }
-      return true;
-    }),
-    {
-      numRuns,
-      endOnFailure: true,
-      ...(options.timeLimitMs === undefined
-        ? {}
-        : { interruptAfterTimeLimit: options.timeLimitMs, markInterruptAsFailure: false }),
-      ...(options.seed === undefined ? {} : { seed: options.seed }),
-      ...(options.path === undefined ? {} : { path: options.path }),
-    },
-  );
-  if (details.failed && failure === undefined && details.errorInstance) {
-    failure = {
-      cases: [],
-      results: [],
-      failures: [{ index: -1, message: String(details.errorInstance) }],
-    };
-  }
-  return {
-    seed: details.seed,
-    path: details.counterexamplePath ?? undefined,
-    casesRun: h.casesRun - before,
-    failed: details.failed,
-    failure,
-    elapsedMs: Date.now() - started,
-    corpusSize: h.corpus.length,
-    stats: h.stats,
-  };
-}
-
-const HEX_LIMIT = 8192;
-
-/** A reproducer: seed and path, the failures, and the hex of each implicated input. */
-export function formatFailure(report: FuzzRunReport, replayFile?: string): string {
-  const lines = [
-    `FUZZ FAILURE: seed ${report.seed}, path ${report.path ?? '?'} (after ${report.casesRun} cases)`,
-    `  replay the batch: npm run fuzz -- --seed ${report.seed} --path ${report.path ?? '?'}`,
-  ];
-  if (replayFile) lines.push(`  replay the exact inputs: npm run fuzz -- --replay ${replayFile}`);
-  const failure = report.failure;
-  if (!failure) return lines.join('\n');
-  for (const f of failure.failures) {
-    const c = f.index >= 0 ? failure.cases[f.index] : undefined;
-    lines.push(
-      `  - ${c ? `case ${f.index} [${c.target}] ${c.name} (ending ${c.ending})` : 'batch'}: ${f.message}`,
-    );
-  }
-  const implicated = new Set(failure.failures.map((f) => f.index));
-  for (const [i, c] of failure.cases.entries()) {
-    if (!implicated.has(i) && !implicated.has(-1)) continue;
-    const sent = failure.results[i]?.sent ?? Buffer.alloc(0);
-    const hex = sent.toString('hex');
-    lines.push(
-      `  case ${i} [${c.target}] ${c.name}, chunking ${JSON.stringify(c.chunking)}, ending ${c.ending}, byte edits ${JSON.stringify(c.bytes.map((b) => ({ ...b, ...(b.op === 'insert' ? { bytes: b.bytes.toString('hex') } : {}) })))}`,
-      `    sent ${sent.length} bytes: ${hex.length > HEX_LIMIT ? `${hex.slice(0, HEX_LIMIT)}… (truncated; full input in the replay file)` : hex}`,
-    );
-  }
-  return lines.join('\n');
-}
-
-/** Write the failing batch's exact inputs (materialized cases) for `npm run fuzz -- --replay`. */
-export async function writeReplayFile(
-  report: FuzzRunReport,
-  dir = '.tmp/fuzz-failures',
-): Promise<string | undefined> {
-  if (!report.failure) return undefined;
-  await mkdir(dir, { recursive: true });
-  const file = path.join(
-    dir,
-    `seed-${report.seed}-path-${(report.path ?? 'x').replaceAll(':', '_')}.json`,
-  );
-  await writeFile(
-    file,
-    JSON.stringify(
-      {
-        seed: report.seed,
-        path: report.path,
-        failures: report.failure.failures,
-        cases: report.failure.cases.map(toJson),
-        sentHex: report.failure.results.map((r) => r?.sent.toString('hex') ?? null),
-      },
-      null,
-      1,
-    ),
-  );
-  return file;
-}
-
-export function formatStats(report: FuzzRunReport): string {
-  const entries = [...report.stats.entries()].sort((a, b) => b[1] - a[1]);
-  return `${report.casesRun} cases in ${(report.elapsedMs / 1000).toFixed(1)} s (seed ${report.seed}, corpus ${report.corpusSize} scripts); outcomes: ${entries
-    .slice(0, 20)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ')}`;
-}
+export { FUZZ_LIMITS } from './fuzz-proxies.js';
+export {
+  formatFailure,
+  formatStats,
+  runFuzz,
+  writeReplayFile,
+  type FuzzRunOptions,
+  type FuzzRunReport,
+} from './fuzz-run.js';

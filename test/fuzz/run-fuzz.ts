@@ -27,8 +27,8 @@ const { values } = parseArgs({
     cases: { type: 'string', default: '5000' },
     seed: { type: 'string' },
     path: { type: 'string' },
-    batch: { type: 'string', default: '8' },
-    concurrency: { type: 'string', default: '4' },
+    batch: { type: 'string', default: '16' },
+    concurrency: { type: 'string', default: '8' },
     linger: { type: 'string', default: '2' },
     replay: { type: 'string' },
     'no-record': { type: 'boolean', default: false },
@@ -89,7 +89,7 @@ async function main(): Promise<number> {
     });
     console.log(formatStats(report));
     console.log(
-      `time: cases ${harness.timing.cases} ms, checks ${harness.timing.checks} ms, max event-loop stall ${harness.maxLoopDelayMs} ms`,
+      `time (ms): ${JSON.stringify(harness.timing)}, max event-loop stall ${harness.maxLoopDelayMs} ms`,
     );
     if (!report.failed) return 0;
     const file = await writeReplayFile(report);
