@@ -252,3 +252,18 @@ export function sslResponse(accept: boolean): Buffer {
 function toBytes(data: Buffer | string): Buffer {
   return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
 }
+
+/** A RowDescription of text columns (OID 25) in text format, as the proxy's own answers use. */
+export function textRowDescription(names: readonly string[]): Buffer {
+  return rowDescription(
+    names.map((name) => ({
+      name,
+      tableOid: 0,
+      columnAttr: 0,
+      typeOid: 25,
+      typeSize: -1,
+      typeModifier: -1,
+      format: 0,
+    })),
+  );
+}

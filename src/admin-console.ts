@@ -8,7 +8,6 @@ import type { Session } from './session.js';
 /** The virtual database that opens the admin console (as PgBouncer's `pgbouncer` database). */
 export { ADMIN_DATABASE } from './config.js';
 
-const TEXT_OID = 25;
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 type Cell = string | number | boolean | null;
@@ -249,17 +248,7 @@ function flatten(value: unknown, prefix: string): [string, string][] {
 
 function table(data: Table, tag: string): Buffer[] {
   return [
-    be.rowDescription(
-      data.columns.map((name) => ({
-        name,
-        tableOid: 0,
-        columnAttr: 0,
-        typeOid: TEXT_OID,
-        typeSize: -1,
-        typeModifier: -1,
-        format: 0,
-      })),
-    ),
+    be.textRowDescription(data.columns),
     ...data.rows.map((row) => be.dataRow(row.map((cell) => (cell === null ? null : String(cell))))),
     be.commandComplete(tag),
   ];

@@ -5,8 +5,6 @@ import { errorsTotal, sqlstateClass } from './metrics.js';
 import type { LocalCommand } from './router.js';
 import type { ServerContext } from './server-context.js';
 
-const TEXT_OID = 25;
-
 /** An ErrorResponse the proxy sends itself, counted like relayed ones. */
 function errorReply(error: PgError): Buffer {
   errorsTotal.labels(sqlstateClass(error.code)).inc();
@@ -48,17 +46,7 @@ export function answerLocal(
   }
   return reply(
     [
-      be.rowDescription([
-        {
-          name: `docfusion.${command.setting}`,
-          tableOid: 0,
-          columnAttr: 0,
-          typeOid: TEXT_OID,
-          typeSize: -1,
-          typeModifier: -1,
-          format: 0,
-        },
-      ]),
+      be.textRowDescription([`docfusion.${command.setting}`]),
       be.dataRow([value]),
       be.commandComplete('SHOW'),
     ],
