@@ -101,6 +101,7 @@ export function defaultConfig(cwd: string = process.cwd()): DocFusionConfig {
     timeouts: { queryMs: 0, idleInTransactionMs: 0, clientIdleMs: 0 },
     // Empty: with the embedded Postgres, the server treats embedded.user as an admin itself.
     admin: { users: [] },
+    planner: { pushdown: true, catalogTtlMs: 60_000 },
     shutdown: { graceMs: 10_000 },
     log: { level: 'info', slowStatementMs: 1000 },
     tracing: { otlpEndpoint: null, serviceName: 'docfusiondb' },
@@ -286,6 +287,7 @@ const SCHEMA: { readonly [K in keyof DocFusionConfig]-?: Node<DocFusionConfig[K]
     clientIdleMs: milliseconds(0),
   },
   admin: { users: roleNames },
+  planner: { pushdown: bool, catalogTtlMs: milliseconds(0) },
   shutdown: { graceMs: milliseconds(0) },
   log: { level: oneOf<LogLevel>(LOG_LEVELS), slowStatementMs: milliseconds(0) },
   tracing: { otlpEndpoint: nullable(httpUrl), serviceName: identifier },

@@ -118,6 +118,13 @@ export interface DocFusionConfig {
     /** Users allowed to connect to docfusion_admin (they authenticate like any user). */
     readonly users: readonly string[];
   };
+  /** The DocFusion planner. */
+  readonly planner: {
+    /** Default of `SET docfusion.pushdown`: on pushes DocFusion calls down as native SQL. */
+    readonly pushdown: boolean;
+    /** How long column types read from the upstream catalog are trusted, ms. */
+    readonly catalogTtlMs: number;
+  };
   readonly shutdown: {
     /** How long running statements may finish after SIGTERM before clients get 57P01. */
     readonly graceMs: number;

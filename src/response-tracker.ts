@@ -16,6 +16,17 @@ export interface Slot {
   readonly synthetic?: Buffer;
   /** Called once when the slot completes: ok false after an ErrorResponse or when skipped. */
   readonly onDone?: (ok: boolean) => void;
+  /** Rewrites this reply's result frames (a statement the planner evaluates in the proxy). */
+  readonly transform?: ReplyTransform;
+}
+
+/**
+ * Replaces the result frames of one reply (RowDescription, DataRow, CommandComplete,
+ * EmptyQueryResponse, PortalSuspended, NoData) with frames of its own, e.g. rows computed by
+ * the proxy from the rows Postgres sent. Everything else passes through.
+ */
+export interface ReplyTransform {
+  onFrame(type: number, body: Buffer): Buffer[];
 }
 
 export interface BackendVerdict {
@@ -51,6 +62,14 @@ export class ResponseTracker {
   /** Slots queued when the client ended a COPY whose CopyInResponse has not arrived yet. */
   private copyEndMark: number | undefined;
 
+  /** Attached to the next slot pushed for a client's message (not to hidden ones). */
+  nextTransform: ReplyTransform | undefined;
+
+  /** The transform of the reply now arriving, if any. */
+  get headTransform(): ReplyTransform | undefined {
+    return this.slots[0]?.transform;
+  }
+
   /** Replies still owed. */
   get busy(): boolean {
     return this.slots.length > 0;
@@ -69,7 +88,13 @@ export class ResponseTracker {
    * Record a message sent upstream (or answered by the proxy). Returns bytes to send to the
    * client now when a synthetic slot is due at once.
    */
-  push(slot: Slot): Buffer[] | undefined {
+  push(pushed: Slot): Buffer[] | undefined {
+    let slot = pushed;
+    const transform = this.nextTransform;
+    if (transform !== undefined && !slot.hidden && slot.synthetic === undefined) {
+      this.nextTransform = undefined;
+      slot = { ...slot, transform };
+    }
     if (this.copyIn && slot.expect === 'sync') return undefined; // Postgres ignores it
     if (this.skipping) {
       if (slot.expect !== 'sync') {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { CancelRegistry } from './cancel-registry.js';
 import type { DocFusionConfig } from './config-types.js';
 import type { CredentialStore } from './credentials.js';
+import type { PlanService } from './plan-service.js';
 import type { PoolManager } from './pool-manager.js';
 import type { Session } from './session.js';
 import type { Tracing } from './tracing.js';
@@ -18,6 +19,8 @@ export interface ServerContext {
   readonly upstream: ParsedUpstream;
   readonly credentials: CredentialStore;
   readonly pools: PoolManager;
+  /** The DocFusion planner with its catalogs and plan cache. */
+  readonly plans: PlanService;
   readonly cancels: CancelRegistry;
   readonly tls: tls.SecureContext | undefined;
   readonly tracing: Tracing;

@@ -10,6 +10,7 @@ import {
   type CredentialStore,
 } from './credentials.js';
 import { adminShutdown } from './errors.js';
+import { PlanService } from './plan-service.js';
 import { PoolManager } from './pool-manager.js';
 import type { ServerContext } from './server-context.js';
 import { Session } from './session.js';
@@ -66,6 +67,11 @@ export class ProxyServer {
       upstream,
       credentials: credentialStore(config, upstream),
       pools,
+      plans: new PlanService(
+        upstream.admin,
+        config.planner.catalogTtlMs,
+        config.upstreamConnect.timeoutMs,
+      ),
       cancels: new CancelRegistry(),
       tls: loadTls(config),
       tracing: options.tracing ?? NO_TRACING,
@@ -243,6 +249,7 @@ export class ProxyServer {
     this.probe?.stop();
     this.ctx.pools.close();
     await this.ctx.credentials.close();
+    await this.ctx.plans.close();
   }
 }
 

@@ -16,6 +16,7 @@ import type { PoolMode } from './config-types.js';
 import { adminShutdown, clientSafe, fatal } from './errors.js';
 import { ClosedError, FrameStream } from './frame-stream.js';
 import { answerLocal } from './local-commands.js';
+import { PlanningStage } from './planning-stage.js';
 import { routeQuery } from './router.js';
 import type { ServerContext } from './server-context.js';
 import { startupParamState } from './session-params.js';
@@ -77,6 +78,7 @@ export class Session {
   private socket: net.Socket | tls.TLSSocket;
   private readonly stream: FrameStream;
   private link: UpstreamLink | undefined;
+  private stage: PlanningStage | undefined;
   private backendPid = 0;
   private draining = false;
   private closing = false;
@@ -374,6 +376,24 @@ export class Session {
     const pool = this.ctx.pools.poolFor(this.database, endpoint, login.user, login.credentials);
     const link = new UpstreamLink(this.linkOwner(), pool, pool.mode, desired);
     this.link = link;
+    this.stage = new PlanningStage(
+      {
+        log: this.log,
+        link,
+        endpoint,
+        pauseClient: () => {
+          this.stream.pause();
+        },
+        resumeClient: () => {
+          this.stream.resume();
+        },
+        fail: (error) => {
+          this.fail(error);
+        },
+      },
+      this.ctx.plans,
+      this.ctx.config.planner.pushdown,
+    );
     // Authenticated: from here the wait for a connection is bounded by pool.max_client_wait_ms.
     clearTimeout(this.startupTimer);
     let connection;
@@ -461,7 +481,8 @@ export class Session {
       this.answerAdmin(frames);
       return;
     }
-    this.link?.fromClient(frames, chunk);
+    if (this.stage) this.stage.fromClient(frames, chunk);
+    else this.link?.fromClient(frames, chunk);
   }
 
   /** The admin console answers each Query itself, one at a time, in order. */

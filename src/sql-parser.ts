@@ -7,8 +7,16 @@ export interface ParsedStatement {
   readonly stmt_len?: number;
 }
 
+/** A token of libpg-query's scanner: byte offsets into the UTF-8 text. */
+export interface SqlToken {
+  readonly start: number;
+  readonly end: number;
+  readonly text: string;
+}
+
 interface LibPgQuery {
   parseSync(sql: string): { stmts?: ParsedStatement[] };
+  scanSync(sql: string): { tokens?: SqlToken[] };
   normalizeSync(sql: string): string;
   loadModule(): Promise<void>;
 }
@@ -55,4 +63,9 @@ export function normalizeSql(sql: string): string {
     const first = /^\s*([A-Za-z]+)/.exec(sql)?.[1];
     return first === undefined ? '(unparsable statement)' : `${first} … (unparsable statement)`;
   }
+}
+
+/** The scanner's tokens (comments and whitespace left out). */
+export function scanSql(sql: string): SqlToken[] {
+  return loaded().scanSync(sql).tokens ?? [];
 }

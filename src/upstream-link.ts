@@ -24,7 +24,14 @@ import {
   statementTargetFrame,
   type ClientStatement,
 } from './prepared-statements.js';
-import { isFatal, ResponseTracker, SLOT, type Slot } from './response-tracker.js';
+import {
+  isFatal,
+  ResponseTracker,
+  SLOT,
+  type Expectation,
+  type ReplyTransform,
+  type Slot,
+} from './response-tracker.js';
 import { applyEffect, diffSql, type ParamState } from './session-params.js';
 import type { SqlRef, StatementMeter } from './statement-meter.js';
 import { sessionEffects, type SessionEffect } from './statement-effects.js';
@@ -52,6 +59,26 @@ export interface LinkOwner {
 
 const NO_BODY = Buffer.alloc(0);
 
+/**
+ * The planner's instructions for particular client frames: answer a message in the proxy
+ * (in order with the replies from upstream), or rewrite the result frames of its reply.
+ */
+export type FrameAction =
+  | { readonly kind: 'answer'; readonly expect: Expectation; readonly bytes: Buffer }
+  | { readonly kind: 'transform'; readonly transform: ReplyTransform };
+
+export type FrameActions = Map<Frame, FrameAction>;
+
+/** Reply frames a transform may rewrite. */
+const TRANSFORMED = new Set<number>([
+  BackendCode.RowDescription,
+  BackendCode.DataRow,
+  BackendCode.CommandComplete,
+  BackendCode.EmptyQueryResponse,
+  BackendCode.PortalSuspended,
+  BackendCode.NoData,
+]);
+
 /** Frontend message types that begin or continue an extended-protocol batch. */
 const EXTENDED = new Set<number>([
   FrontendCode.Parse,
@@ -71,6 +98,8 @@ export class UpstreamLink {
   private lease: UpstreamConnection | undefined;
   private acquiring = false;
   private readonly queued: Frame[] = [];
+  /** What the planner decided for particular frames (see FrameAction). */
+  private actions: FrameActions | undefined;
   private readonly tracker = new ResponseTracker();
   private readonly statements = new ClientStatements();
   /** Effects of statements in flight, applied when they succeed (or their transaction commits). */
@@ -154,7 +183,11 @@ export class UpstreamLink {
     this.maybeRelease();
   }
 
-  fromClient(frames: Frame[], chunk: Buffer): void {
+  fromClient(frames: Frame[], chunk: Buffer | undefined, actions?: FrameActions): void {
+    if (actions !== undefined) {
+      const mine = (this.actions ??= new Map());
+      for (const [frame, action] of actions) mine.set(frame, action);
+    }
     if (!this.lease && !this.acquiring) {
       // Fast path: an idle connection that needs neither a health check nor a settings sync
       // is leased on the spot, without pausing the client or waiting a tick.
@@ -303,10 +336,22 @@ export class UpstreamLink {
     const transactionMode = this.mode === 'transaction';
     let out: Buffer[] | undefined = chunk === undefined ? [] : undefined;
     const divert = (i: number): Buffer[] => (out ??= frames.slice(0, i).map((f) => f.raw));
+    const actions = this.actions;
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i];
       if (frame === undefined) continue;
       const type = frame.type;
+      const action = actions?.size ? actions.get(frame) : undefined;
+      if (action !== undefined) {
+        actions?.delete(frame);
+        if (action.kind === 'answer') {
+          divert(i);
+          if (type === FrontendCode.Query) this.owner.meter.local('DOCFUSION');
+          this.emit(this.tracker.push({ expect: action.expect, synthetic: action.bytes }));
+          continue;
+        }
+        this.tracker.nextTransform = action.transform;
+      }
       if (EXTENDED.has(type)) this.openBatch = true;
       switch (type) {
         case FrontendCode.Query: {
@@ -710,14 +755,18 @@ export class UpstreamLink {
         this.owner.meter.error(frame.body);
         if (isFatal(frame.body)) this.noteFatal(frame);
       }
+      const transform = TRANSFORMED.has(type) ? this.tracker.headTransform : undefined;
       const verdict = this.tracker.onBackend(
         type,
         type === BackendCode.ErrorResponse ? frame.body : NO_BODY,
       );
-      if (verdict.forward && verdict.after === undefined) continue;
+      if (verdict.forward && verdict.after === undefined && transform === undefined) continue;
       exact = false;
       if (i > start) parts.push(...frames.slice(start, i).map((f) => f.raw));
-      if (verdict.forward) parts.push(frame.raw);
+      if (verdict.forward) {
+        if (transform === undefined) parts.push(frame.raw);
+        else parts.push(...transform.onFrame(type, frame.body));
+      }
       if (verdict.after) parts.push(...verdict.after);
       start = i + 1;
     }

@@ -369,6 +369,7 @@ pool_users:
   carol:
 timeouts: {query_ms: 30000, idle_in_transaction_ms: 5000, client_idle_ms: 2147483647}
 admin: {users: [alice, "Mixed Case"]}
+planner: {pushdown: false, catalog_ttl_ms: 5000}
 shutdown: {grace_ms: 0}
 log: {level: trace, slow_statement_ms: 250}
 tracing: {otlp_endpoint: "http://127.0.0.1:4318/v1/traces", service_name: docfusion-test}
@@ -422,6 +423,7 @@ tracing: {otlp_endpoint: "http://127.0.0.1:4318/v1/traces", service_name: docfus
       },
       timeouts: { queryMs: 30_000, idleInTransactionMs: 5000, clientIdleMs: 2_147_483_647 },
       admin: { users: ['alice', 'Mixed Case'] },
+      planner: { pushdown: false, catalogTtlMs: 5000 },
       shutdown: { graceMs: 0 },
       log: { level: 'trace', slowStatementMs: 250 },
       tracing: { otlpEndpoint: 'http://127.0.0.1:4318/v1/traces', serviceName: 'docfusion-test' },

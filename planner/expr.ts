@@ -1,0 +1,154 @@
+import type { DocFusionFunction, ScalarFn, Value } from '../udf/function.js';
+
+export type CompareOp = '=' | '<>' | '<' | '<=' | '>' | '>=';
+
+/** An expression the proxy evaluates over a batch (small immutable nodes with a `kind`). */
+export type Expr =
+  /** A column of the pushed query (computed by Postgres). */
+  | { readonly kind: 'column'; readonly index: number }
+  | { readonly kind: 'const'; readonly value: Value }
+  | {
+      readonly kind: 'call';
+      readonly fn: DocFusionFunction;
+      readonly args: readonly Expr[];
+      readonly scalar: ScalarFn;
+    }
+  | { readonly kind: 'compare'; readonly op: CompareOp; readonly left: Expr; readonly right: Expr }
+  | { readonly kind: 'bool'; readonly op: 'and' | 'or'; readonly args: readonly Expr[] }
+  | { readonly kind: 'not'; readonly arg: Expr }
+  | { readonly kind: 'nulltest'; readonly arg: Expr; readonly isNull: boolean };
+
+/** Reads the value of a pushed column in a row. */
+export type ColumnReader = (index: number, row: number) => Value;
+
+/** Evaluate `expr` for one row (SQL three-valued logic; NULL is null). */
+export function evaluate(expr: Expr, row: number, column: ColumnReader): Value {
+  switch (expr.kind) {
+    case 'column':
+      return column(expr.index, row);
+    case 'const':
+      return expr.value;
+    case 'call': {
+      const args: Value[] = [];
+      for (const arg of expr.args) {
+        const value = evaluate(arg, row, column);
+        if (value === null) return null; // every DocFusion function is strict
+        args.push(value);
+      }
+      return expr.scalar(args);
+    }
+    case 'compare': {
+      const left = evaluate(expr.left, row, column);
+      const right = evaluate(expr.right, row, column);
+      if (left === null || right === null) return null;
+      return holds(expr.op, compareValues(left, right));
+    }
+    case 'bool': {
+      let sawNull = false;
+      for (const arg of expr.args) {
+        const value = evaluate(arg, row, column);
+        if (value === null) sawNull = true;
+        else if (expr.op === 'and' && value === false) return false;
+        else if (expr.op === 'or' && value === true) return true;
+      }
+      return sawNull ? null : expr.op === 'and';
+    }
+    case 'not': {
+      const value = evaluate(expr.arg, row, column);
+      return value === null ? null : value !== true;
+    }
+    case 'nulltest': {
+      const value = evaluate(expr.arg, row, column);
+      return (value === null) === expr.isNull;
+    }
+  }
+}
+
+function holds(op: CompareOp, order: number): boolean {
+  switch (op) {
+    case '=':
+      return order === 0;
+    case '<>':
+      return order !== 0;
+    case '<':
+      return order < 0;
+    case '<=':
+      return order <= 0;
+    case '>':
+      return order > 0;
+    case '>=':
+      return order >= 0;
+  }
+}
+
+/**
+ * Order two non-null values as Postgres would for the types at hand: numbers numerically (an
+ * untyped literal takes the other side's type), booleans false < true, text by bytes (the C
+ * collation; see docs/planner.md), arrays element by element.
+ */
+export function compareValues(a: Exclude<Value, null>, b: Exclude<Value, null>): number {
+  if (
+    typeof a === 'bigint' ||
+    typeof b === 'bigint' ||
+    typeof a === 'number' ||
+    typeof b === 'number'
+  ) {
+    const x = toNumber(a);
+    const y = toNumber(b);
+    if (typeof x === 'bigint' && typeof y === 'bigint') return x < y ? -1 : x > y ? 1 : 0;
+    const nx = Number(x);
+    const ny = Number(y);
+    if (Number.isNaN(nx) || Number.isNaN(ny))
+      return Number.isNaN(nx) ? (Number.isNaN(ny) ? 0 : 1) : -1;
+    return nx < ny ? -1 : nx > ny ? 1 : 0;
+  }
+  if (typeof a === 'boolean' || typeof b === 'boolean') {
+    const x = a === true || a === 't' || a === 'true';
+    const y = b === true || b === 't' || b === 'true';
+    return x === y ? 0 : x ? 1 : -1;
+  }
+  if (typeof a === 'string' && typeof b === 'string')
+    return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  const x = asList(a);
+  const y = asList(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const p = x[i] ?? null;
+    const q = y[i] ?? null;
+    if (p === q) continue;
+    if (p === null) return 1;
+    if (q === null) return -1;
+    const c = Buffer.compare(Buffer.from(p), Buffer.from(q));
+    if (c !== 0) return c;
+  }
+  return x.length - y.length;
+}
+
+function asList(value: Exclude<Value, null>): readonly (string | null)[] {
+  return typeof value === 'object' ? value : [String(value)];
+}
+
+function toNumber(value: Exclude<Value, null>): number | bigint {
+  if (typeof value === 'bigint' || typeof value === 'number') return value;
+  if (typeof value === 'string' && /^\s*[+-]?\d+\s*$/.test(value)) return BigInt(value.trim());
+  return Number(value);
+}
+
+/** Does `expr` produce a value only the proxy computes (contains a residual call)? */
+export function describeExpr(expr: Expr, columns: readonly string[]): string {
+  switch (expr.kind) {
+    case 'column':
+      return columns[expr.index] ?? `#${String(expr.index)}`;
+    case 'const':
+      return expr.value === null ? 'NULL' : `'${String(expr.value)}'`;
+    case 'call':
+      return `${expr.fn.name}(${expr.args.map((a) => describeExpr(a, columns)).join(', ')})`;
+    case 'compare':
+      return `${describeExpr(expr.left, columns)} ${expr.op} ${describeExpr(expr.right, columns)}`;
+    case 'bool':
+      return `(${expr.args.map((a) => describeExpr(a, columns)).join(` ${expr.op.toUpperCase()} `)})`;
+    case 'not':
+      return `NOT ${describeExpr(expr.arg, columns)}`;
+    case 'nulltest':
+      return `${describeExpr(expr.arg, columns)} IS ${expr.isNull ? '' : 'NOT '}NULL`;
+  }
+}

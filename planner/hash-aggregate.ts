@@ -1,0 +1,226 @@
+import type { Value } from '../udf/function.js';
+import type { AggregateCall, AggregatePlan } from './aggregate-plan.js';
+import { compareValues, evaluate, type ColumnReader } from './expr.js';
+import { arrayTypeOf, encodeText, OID } from './wire-values.js';
+
+const INTEGER_TYPES = new Set<number>([OID.int2, OID.int4]);
+const FLOAT_TYPES = new Set<number>([OID.float4, OID.float8]);
+
+interface Accumulator {
+  count: bigint;
+  /** Exact sum of integers. */
+  sum: bigint;
+  /** Sum of floating-point (and, approximately, numeric) values. */
+  float: number;
+  best: Value;
+  all: boolean;
+  any: boolean;
+  values: (string | null)[];
+  seen: Set<string> | undefined;
+}
+
+interface Group {
+  readonly keys: Value[];
+  readonly accumulators: Accumulator[];
+}
+
+/**
+ * GROUP BY and aggregates in the proxy: one hash table entry per group, one accumulator per
+ * aggregate call; memory grows with the number of groups, not rows (array_agg and DISTINCT
+ * aggregates keep their values).
+ */
+export class HashAggregate {
+  private readonly groups = new Map<string, Group>();
+
+  constructor(
+    private readonly plan: AggregatePlan,
+    /** Type OIDs of the aggregates' arguments (from the pushed columns and DocFusion calls). */
+    private readonly argTypes: readonly number[],
+  ) {}
+
+  add(row: number, column: ColumnReader): void {
+    const keys = this.plan.keys.map((key) => evaluate(key, row, column));
+    const id = keys.map(serialize).join('\u0000');
+    let group = this.groups.get(id);
+    if (group === undefined) {
+      group = { keys, accumulators: this.plan.aggregates.map(newAccumulator) };
+      this.groups.set(id, group);
+    }
+    this.plan.aggregates.forEach((call, i) => {
+      const acc = group.accumulators[i];
+      if (acc === undefined) return;
+      const value = call.arg === undefined ? true : evaluate(call.arg, row, column);
+      accumulate(call, acc, value);
+    });
+  }
+
+  /** Group rows: [keys…, aggregate results…]. Without GROUP BY there is always one group. */
+  rows(): Value[][] {
+    if (this.groups.size === 0 && this.plan.keys.length === 0) {
+      return [this.plan.aggregates.map((call, i) => this.result(call, newAccumulator(), i))];
+    }
+    return [...this.groups.values()].map((group) => [
+      ...group.keys,
+      ...this.plan.aggregates.map((call, i) => {
+        const acc = group.accumulators[i];
+        return acc === undefined ? null : this.result(call, acc, i);
+      }),
+    ]);
+  }
+
+  /** Type OIDs of the aggregate results, as Postgres types them. */
+  resultTypes(): number[] {
+    return this.plan.aggregates.map((call, i) => resultType(call, this.argTypes[i] ?? OID.text));
+  }
+
+  private result(call: AggregateCall, acc: Accumulator, i: number): Value {
+    const argType = this.argTypes[i] ?? OID.text;
+    switch (call.name) {
+      case 'count':
+        return acc.count;
+      case 'sum':
+        if (acc.count === 0n) return null;
+        if (INTEGER_TYPES.has(argType)) return acc.sum;
+        if (argType === OID.int8) return acc.sum.toString();
+        if (FLOAT_TYPES.has(argType)) return acc.float;
+        return encodeText(OID.float8, acc.float);
+      case 'avg':
+        if (acc.count === 0n) return null;
+        if (INTEGER_TYPES.has(argType) || argType === OID.int8) return divide(acc.sum, acc.count);
+        if (FLOAT_TYPES.has(argType)) return acc.float / Number(acc.count);
+        return encodeText(OID.float8, acc.float / Number(acc.count));
+      case 'min':
+      case 'max':
+        return acc.count === 0n ? null : acc.best;
+      case 'bool_and':
+      case 'every':
+        return acc.count === 0n ? null : acc.all;
+      case 'bool_or':
+        return acc.count === 0n ? null : acc.any;
+      case 'array_agg':
+        return acc.values.length === 0 ? null : acc.values;
+    }
+  }
+}
+
+function newAccumulator(): Accumulator {
+  return {
+    count: 0n,
+    sum: 0n,
+    float: 0,
+    best: null,
+    all: true,
+    any: false,
+    values: [],
+    seen: undefined,
+  };
+}
+
+function accumulate(call: AggregateCall, acc: Accumulator, value: Value): void {
+  if (call.name === 'array_agg') {
+    if (!distinctNew(call, acc, value)) return;
+    acc.count++;
+    acc.values.push(value === null ? null : textOf(value));
+    return;
+  }
+  if (value === null || !distinctNew(call, acc, value)) return;
+  acc.count++;
+  switch (call.name) {
+    case 'sum':
+    case 'avg':
+      if (typeof value === 'bigint') acc.sum += value;
+      else if (typeof value === 'number' && Number.isInteger(value)) acc.sum += BigInt(value);
+      acc.float += Number(value);
+      break;
+    case 'min':
+    case 'max': {
+      const order = acc.count === 1n || acc.best === null ? 0 : compareValues(value, acc.best);
+      if (acc.count === 1n || (call.name === 'min' ? order < 0 : order > 0)) acc.best = value;
+      break;
+    }
+    case 'bool_and':
+    case 'every':
+      acc.all = acc.all && value === true;
+      break;
+    case 'bool_or':
+      acc.any = acc.any || value === true;
+      break;
+    default:
+      break;
+  }
+}
+
+function distinctNew(call: AggregateCall, acc: Accumulator, value: Value): boolean {
+  if (!call.distinct) return true;
+  acc.seen ??= new Set();
+  const key = serialize(value);
+  if (acc.seen.has(key)) return false;
+  acc.seen.add(key);
+  return true;
+}
+
+function resultType(call: AggregateCall, argType: number): number {
+  switch (call.name) {
+    case 'count':
+      return OID.int8;
+    case 'sum':
+      if (INTEGER_TYPES.has(argType)) return OID.int8;
+      return FLOAT_TYPES.has(argType) ? OID.float8 : OID.numeric;
+    case 'avg':
+      return FLOAT_TYPES.has(argType) ? OID.float8 : OID.numeric;
+    case 'min':
+    case 'max':
+      return argType;
+    case 'bool_and':
+    case 'bool_or':
+    case 'every':
+      return OID.bool;
+    case 'array_agg':
+      return arrayTypeOf(argType) ?? OID.textArray;
+  }
+}
+
+function textOf(value: Exclude<Value, null>): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return encodeText(OID.float8, value);
+  return encodeText(OID.text, value);
+}
+
+function serialize(value: Value): string {
+  if (value === null) return 'N';
+  if (typeof value === 'bigint') return `i${value.toString()}`;
+  if (typeof value === 'number')
+    return `i${Number.isInteger(value) ? value.toFixed(0) : String(value)}`;
+  if (typeof value === 'string') return `s${value}`;
+  if (typeof value === 'boolean') return value ? 'T' : 'F';
+  return `a${JSON.stringify(value)}`;
+}
+
+/**
+ * sum / count as Postgres's numeric division prints it: at least 16 significant digits
+ * (select_div_scale: NUMERIC_MIN_SIG_DIGITS, in base-10000 weights), rounded half away from 0.
+ */
+export function divide(sum: bigint, count: bigint): string {
+  const weightAndFirst = (n: bigint): [number, number] => {
+    const digits = (n < 0n ? -n : n).toString();
+    if (n === 0n) return [0, 0];
+    const weight = Math.floor((digits.length - 1) / 4);
+    const firstLength = digits.length - weight * 4;
+    return [weight, Number(digits.slice(0, firstLength))];
+  };
+  const [w1, f1] = weightAndFirst(sum);
+  const [w2, f2] = weightAndFirst(count);
+  let qweight = w1 - w2;
+  if (f1 <= f2) qweight--;
+  const scale = Math.min(Math.max(16 - qweight * 4, 0), 1000);
+  const factor = 10n ** BigInt(scale);
+  const negative = sum < 0n !== count < 0n;
+  const n = (sum < 0n ? -sum : sum) * factor * 2n;
+  const d = count < 0n ? -count : count;
+  const rounded = (n / d + 1n) / 2n; // half away from zero on the magnitude
+  const digits = rounded.toString().padStart(scale + 1, '0');
+  const whole = digits.slice(0, digits.length - scale);
+  const fraction = digits.slice(digits.length - scale);
+  const text = scale === 0 ? whole : `${whole}.${fraction}`;
+  return negative && rounded !== 0n ? `-${text}` : text;
+}

@@ -1,0 +1,215 @@
+import { PgError, SqlState } from '../protocol/pg-error.js';
+import type { DocFusionFunction } from '../udf/function.js';
+import { findCalls, relationNames, type DocFusionCall } from './analyze.js';
+import { asNode, field } from './ast.js';
+import type { Catalog } from './catalog.js';
+import { Prefilter } from './prefilter.js';
+import { callEdits, inexactEdits, TextRenderer, type InexactNote } from './pushdown.js';
+import { planResidual, type ResidualPlan } from './residual-plan.js';
+import type { Token } from './select-clauses.js';
+import { findWords } from './sql-text.js';
+
+/** What the planner decided for one Query or Parse. */
+export type Plan =
+  /** No DocFusion call: the original bytes go upstream. */
+  | { readonly kind: 'forward' }
+  /** Every call pushed down: this SQL goes upstream instead, and replies pass through. */
+  | {
+      readonly kind: 'rewrite';
+      readonly sql: string;
+      readonly calls: readonly DocFusionCall[];
+      readonly inexact: readonly InexactNote[];
+    }
+  /** Part of the work runs in the proxy over Arrow batches. */
+  | { readonly kind: 'residual'; readonly plan: ResidualPlan }
+  /** EXPLAIN of a planned statement: the DocFusion plan, then Postgres's plan of `sql`. */
+  | { readonly kind: 'explain'; readonly sql: string; readonly lines: readonly string[] };
+
+export interface PlanOptions {
+  /** SET docfusion.pushdown: off evaluates every DocFusion call in the proxy. */
+  readonly pushdown: boolean;
+  /** Parameter types declared in Parse. */
+  readonly paramTypes: readonly number[];
+}
+
+/** A name libpg-query's grammar reserves (SQL/JSON JSON_EXISTS): masked before parsing. */
+const MASKED: Readonly<Record<string, string>> = { json_exists: '__df_exists' };
+
+/** A parser: libpg-query's parseSync, injected so the planner stays free of loading concerns. */
+export type ParseFn = (sql: string) => readonly { readonly stmt: unknown }[];
+
+/** The scanner: libpg-query's scanSync, injected like the parser. */
+export type ScanFn = (sql: string) => readonly Token[];
+
+export class Planner {
+  private readonly prefilter: Prefilter;
+  private readonly functions: ReadonlyMap<string, DocFusionFunction>;
+
+  constructor(
+    functions: ReadonlyMap<string, DocFusionFunction>,
+    private readonly parse: ParseFn,
+    private readonly scan: ScanFn,
+  ) {
+    const all = new Map(functions);
+    for (const [name, masked] of Object.entries(MASKED)) {
+      const fn = functions.get(name);
+      if (fn) all.set(masked, fn);
+    }
+    this.functions = all;
+    this.prefilter = new Prefilter(new Set(functions.keys()));
+  }
+
+  /** Tokens of the statement from its SELECT (or WITH) on, past any EXPLAIN prefix. */
+  private selectTokens(sql: Buffer): readonly Token[] {
+    const tokens = this.scan(sql.toString('utf8'));
+    let depth = 0;
+    for (let i = 0; i < tokens.length; i++) {
+      const word = tokens[i]?.text.toLowerCase();
+      if (word === '(') depth++;
+      else if (word === ')') depth--;
+      else if (depth === 0 && (word === 'select' || word === 'with')) return tokens.slice(i);
+    }
+    return tokens;
+  }
+
+  /** The cheap test every Query and Parse goes through. */
+  mayPlan(sql: Buffer): boolean {
+    return this.prefilter.mayCall(sql);
+  }
+
+  /**
+   * Plan one Query or Parse text that passed the prefilter. Throws PgError for bad calls
+   * (42883, 22P02, 22023, 0A000).
+   */
+  async plan(sql: Buffer, catalog: Catalog, options: PlanOptions): Promise<Plan> {
+    const masked = mask(sql);
+    let statements: readonly { readonly stmt: unknown }[];
+    try {
+      statements = this.parse(masked.toString('utf8'));
+    } catch {
+      return { kind: 'forward' }; // Postgres reports the syntax error itself
+    }
+    const names = statements.flatMap((s) => relationNames(s.stmt));
+    const relations = catalog.cached(names) ?? (await catalog.relations(names));
+    const calls: DocFusionCall[] = [];
+    let explain: { analyze: boolean; query: unknown } | undefined;
+    for (const { stmt } of statements) {
+      const node = asNode(stmt);
+      if (
+        node?.kind === 'ExplainStmt' &&
+        statements.length === 1 &&
+        !hasOption(node.fields.options, 'format')
+      ) {
+        explain = { analyze: hasOption(node.fields.options, 'analyze'), query: node.fields.query };
+      }
+      calls.push(
+        ...findCalls({
+          sql: masked,
+          statement: stmt,
+          functions: this.functions,
+          paramTypes: options.paramTypes,
+          relations,
+        }),
+      );
+    }
+    if (calls.length === 0) return { kind: 'forward' };
+    const arrowOnly = calls.filter((call) => call.fn.pushdown === undefined);
+    if (arrowOnly.length === 0 && options.pushdown) {
+      const inexact: InexactNote[] = [];
+      const edits = [
+        ...statements.flatMap(({ stmt }) => callEdits(stmt, calls)),
+        ...statements.flatMap(({ stmt }) => inexactEdits(masked, stmt, calls, inexact)),
+      ];
+      const text = new TextRenderer(sql, edits).range(0, sql.length);
+      if (explain) return explainPlan(text, calls, inexact);
+      return { kind: 'rewrite', sql: text, calls, inexact };
+    }
+    const only = statements.length === 1 ? asNode(statements[0]?.stmt) : undefined;
+    const select = explain ? asNode(explain.query) : only;
+    if (select?.kind === 'SelectStmt') {
+      const residual = planResidual({
+        sql,
+        select,
+        tokens: this.selectTokens(masked),
+        calls,
+        pushdown: options.pushdown,
+      });
+      if (residual.kind === 'planned') {
+        if (explain) {
+          const prefix = sql.toString('utf8', 0, this.selectTokens(masked)[0]?.start ?? 0);
+          return {
+            kind: 'explain',
+            sql: `${prefix}${residual.plan.pushedSql}`,
+            lines: [...residual.plan.explain, 'Postgres plan of the pushed SQL:'],
+          };
+        }
+        return { kind: 'residual', plan: residual.plan };
+      }
+      if (arrowOnly.length === 0) return this.plan(sql, catalog, { ...options, pushdown: true });
+      throw unsupported(residual.reason);
+    }
+    if (arrowOnly.length === 0) return this.plan(sql, catalog, { ...options, pushdown: true });
+    const first = arrowOnly[0];
+    throw unsupported(
+      `${first?.fn.name ?? 'this function'} runs only in the proxy, which evaluates it in the ` +
+        `result of a single SELECT (not in ${describe(only?.kind)})`,
+    );
+  }
+}
+
+function unsupported(reason: string): PgError {
+  return new PgError(
+    SqlState.FeatureNotSupported,
+    `DocFusion cannot plan this statement: ${reason}`,
+  );
+}
+
+function describe(kind: string | undefined): string {
+  switch (kind) {
+    case undefined:
+      return 'a multi-statement query';
+    case 'InsertStmt':
+      return 'INSERT';
+    case 'UpdateStmt':
+      return 'UPDATE';
+    case 'DeleteStmt':
+      return 'DELETE';
+    case 'ExplainStmt':
+      return 'EXPLAIN';
+    default:
+      return kind.replace(/Stmt$/, '').toUpperCase();
+  }
+}
+
+function hasOption(options: unknown, name: string): boolean {
+  if (!Array.isArray(options)) return false;
+  return options.some((option) => {
+    const node = asNode(option);
+    if (node?.kind !== 'DefElem' || node.fields.defname !== name) return false;
+    const arg = field(node.fields, 'arg');
+    return arg?.fields.boolval !== false;
+  });
+}
+
+function explainPlan(
+  sql: string,
+  calls: readonly DocFusionCall[],
+  inexact: readonly InexactNote[],
+): Plan {
+  const lines = ['DocFusion plan: pushed down entirely'];
+  for (const call of calls) lines.push(`  ${call.fn.name}: Exact (native SQL)`);
+  for (const note of inexact) lines.push(`  Inexact superset for the index: ${note.inexact}`);
+  lines.push('Postgres plan of the pushed SQL:');
+  return { kind: 'explain', sql, lines };
+}
+
+function mask(sql: Buffer): Buffer {
+  let out: Buffer | undefined;
+  for (const at of findWords(sql, (word) => word in MASKED)) {
+    out ??= Buffer.from(sql);
+    const word = sql.toString('latin1', at, at + 11).toLowerCase();
+    const replacement = MASKED[word];
+    if (replacement !== undefined) out.write(replacement, at, 'latin1');
+  }
+  return out ?? sql;
+}

@@ -1,0 +1,348 @@
+import * as be from '../protocol/backend-encoders.js';
+import { decodeRowDescription, type DecodedField } from '../protocol/backend-decoders.js';
+import { BackendCode } from '../protocol/message-codes.js';
+import type { Value } from '../udf/function.js';
+import { compareValues, evaluate, type ColumnReader, type Expr } from './expr.js';
+import { HashAggregate } from './hash-aggregate.js';
+import type { ResidualPlan, SortKey } from './residual-plan.js';
+import { RowBatch } from './row-batch.js';
+import { TopN } from './top-n.js';
+import { decodeText, encodeBinary, encodeText, OID } from './wire-values.js';
+
+const BATCH_ROWS = 1024;
+
+/** Which reply the executor is rewriting. */
+export type ExecutorMode =
+  /** A simple Query: RowDescription, rows, CommandComplete. */
+  | 'query'
+  /** Describe of the statement or portal: only the RowDescription. */
+  | 'describe'
+  /** A Describe the proxy injected before Execute: swallowed, it tells the column types. */
+  | 'inject-describe'
+  /** Execute of a portal: rows and CommandComplete. */
+  | 'execute';
+
+/** Shared between the injected Describe and the Execute of one portal. */
+export interface ExecutionState {
+  fields: DecodedField[] | undefined;
+}
+
+/** Rows and time per operator, for EXPLAIN ANALYZE. */
+export interface OperatorStats {
+  rowsIn: number;
+  rowsAfterFilter: number;
+  rowsOut: number;
+  /** Milliseconds spent in the proxy's operators (not waiting for Postgres). */
+  ms: number;
+}
+
+/**
+ * Runs a residual plan over the rows Postgres sends for its pushed query. Rows are gathered in
+ * batches (columns the proxy reads become Arrow vectors, see RowBatch), filtered and projected
+ * batch by batch, and written out as DataRows in the client's formats. Memory: one batch, plus
+ * what the statement asks for — groups for GROUP BY, seen rows for DISTINCT, the rows to sort
+ * (only the first OFFSET+LIMIT of them for a top-N).
+ */
+export class ResidualExecutor {
+  private batch: Buffer[] = [];
+  private produced = 0;
+  private skipped = 0;
+  private readonly seen = new Set<string>();
+  private readonly sorted: TopN<{ row: (Buffer | null)[]; keys: Value[] }>;
+  private aggregate: HashAggregate | undefined;
+  /** Output column type OIDs, known once the pushed query's columns are. */
+  private types: number[] = [];
+  readonly stats: OperatorStats = { rowsIn: 0, rowsAfterFilter: 0, rowsOut: 0, ms: 0 };
+
+  constructor(
+    private readonly plan: ResidualPlan,
+    /** The client's result format codes as Bind gave them ([] = all text). */
+    private readonly formats: readonly number[],
+    private readonly mode: ExecutorMode,
+    private readonly state: ExecutionState = { fields: undefined },
+  ) {
+    const keep = plan.limit === undefined ? undefined : plan.limit + plan.offset;
+    this.sorted = new TopN((a, b) => compareKeys(plan.sort, a.keys, b.keys), keep);
+  }
+
+  onFrame(type: number, body: Buffer): Buffer[] {
+    switch (type) {
+      case BackendCode.RowDescription: {
+        this.state.fields = decodeRowDescription(body);
+        this.prepare();
+        if (this.mode === 'inject-describe') return [];
+        const textOnly = this.mode === 'describe' && this.formats.length === 0;
+        return [be.rowDescription(this.outputFields(textOnly))];
+      }
+      case BackendCode.NoData:
+        return this.mode === 'inject-describe' ? [] : [be.noData()];
+      case BackendCode.DataRow:
+        if (this.types.length === 0 && this.plan.outputs.length > 0) this.prepare();
+        this.batch.push(Buffer.from(body));
+        return this.batch.length >= BATCH_ROWS ? this.timed(() => this.flush()) : [];
+      case BackendCode.CommandComplete:
+        return this.timed(() => [
+          ...this.flush(),
+          ...this.finish(),
+          be.commandComplete(`SELECT ${String(this.produced)}`),
+        ]);
+      case BackendCode.PortalSuspended:
+        return [...this.flush(), be.portalSuspended()];
+      default:
+        return [be.emptyQueryResponse()];
+    }
+  }
+
+  private timed(work: () => Buffer[]): Buffer[] {
+    const start = performance.now();
+    const out = work();
+    this.stats.ms += performance.now() - start;
+    return out;
+  }
+
+  private get fields(): DecodedField[] {
+    return this.state.fields ?? [];
+  }
+
+  private get passCount(): number {
+    return this.fields.length - this.plan.internal.length;
+  }
+
+  /** Pushed column index of an Expr column reference (internal ones are negative). */
+  private at(index: number): number {
+    return index < 0 ? this.passCount + (-1 - index) : index;
+  }
+
+  /** Output types and the aggregation state, once the pushed query's columns are known. */
+  private prepare(): void {
+    const aggregate = this.plan.aggregate;
+    let groupTypes: number[] = [];
+    if (aggregate) {
+      const argTypes = aggregate.aggregates.map((a) =>
+        a.arg === undefined ? OID.bool : this.inputType(a.arg),
+      );
+      this.aggregate = new HashAggregate(aggregate, argTypes);
+      groupTypes = [
+        ...aggregate.keys.map((k) => this.inputType(k)),
+        ...this.aggregate.resultTypes(),
+      ];
+    }
+    this.types = this.plan.outputs.map((output) => {
+      if (output.kind === 'pushed') return 0;
+      return output.type?.oid ?? exprType(output.expr, (i) => groupTypes[i] ?? OID.text);
+    });
+  }
+
+  private inputType(expr: Expr): number {
+    return exprType(expr, (index) => this.fields[this.at(index)]?.typeOid ?? OID.text);
+  }
+
+  /** How many pushed columns each output column takes (a `*` takes the rest). */
+  private widths(): number[] {
+    const pushedFixed = this.plan.outputs.filter((o) => o.kind === 'pushed' && !o.star).length;
+    const starWidth = this.passCount - pushedFixed;
+    return this.plan.outputs.map((o) => (o.kind === 'computed' ? 0 : o.star ? starWidth : 1));
+  }
+
+  private formatOf(column: number): number {
+    if (this.formats.length === 0) return 0;
+    if (this.formats.length === 1) return this.formats[0] ?? 0;
+    return this.formats[column] ?? 0;
+  }
+
+  private outputFields(textOnly: boolean): be.FieldDescription[] {
+    const out: be.FieldDescription[] = [];
+    const widths = this.widths();
+    let pushed = 0;
+    this.plan.outputs.forEach((output, i) => {
+      if (output.kind === 'computed') {
+        const oid = this.types[i] ?? OID.text;
+        out.push({
+          name: output.name,
+          tableOid: 0,
+          columnAttr: 0,
+          typeOid: oid,
+          typeSize: typeSize(oid),
+          typeModifier: -1,
+          format: textOnly ? 0 : this.formatOf(out.length),
+        });
+        return;
+      }
+      for (let k = 0; k < (widths[i] ?? 0); k++) {
+        const field = this.fields[pushed++];
+        if (field) out.push({ ...field, format: textOnly ? 0 : this.formatOf(out.length) });
+      }
+    });
+    return out;
+  }
+
+  private flush(): Buffer[] {
+    const rows = this.batch;
+    this.batch = [];
+    if (rows.length === 0) return [];
+    this.stats.rowsIn += rows.length;
+    const batch = new RowBatch(rows, this.fields.length);
+    const cache = new Map<number, Value[]>();
+    const column: ColumnReader = (index, row) => {
+      const at = this.at(index);
+      let values = cache.get(at);
+      if (values === undefined) {
+        const oid = this.fields[at]?.typeOid ?? OID.text;
+        values = batch.textColumn(at).map((text) => (text === null ? null : decodeText(oid, text)));
+        cache.set(at, values);
+      }
+      return values[row] ?? null;
+    };
+    const out: Buffer[] = [];
+    const widths = this.widths();
+    for (let row = 0; row < rows.length; row++) {
+      if (!this.plan.filters.every((f) => evaluate(f, row, column) === true)) continue;
+      this.stats.rowsAfterFilter++;
+      if (this.aggregate) {
+        this.aggregate.add(row, column);
+        continue;
+      }
+      const values: (Buffer | null)[] = [];
+      /** Per select-list item: the computed value (sort keys refer to these). */
+      const outputValues: Value[] = [];
+      let pushed = 0;
+      this.plan.outputs.forEach((output, i) => {
+        if (output.kind === 'computed') {
+          const value = evaluate(output.expr, row, column);
+          outputValues.push(value);
+          values.push(this.encode(i, value, values.length));
+          return;
+        }
+        outputValues.push(null);
+        for (let k = 0; k < (widths[i] ?? 0); k++) values.push(batch.raw(row, pushed++));
+      });
+      const emitted = this.accept(values, outputValues, row, column);
+      if (emitted) out.push(emitted);
+    }
+    return out;
+  }
+
+  /** DISTINCT, then sort (kept for the end) or OFFSET/LIMIT and out. */
+  private accept(
+    values: (Buffer | null)[],
+    outputValues: readonly Value[],
+    row: number,
+    column: ColumnReader,
+  ): Buffer | undefined {
+    if (this.plan.distinct) {
+      const key = values
+        .map((v) => (v === null ? '\u0000N' : v.toString('latin1')))
+        .join('\u0000|');
+      if (this.seen.has(key)) return undefined;
+      this.seen.add(key);
+    }
+    if (this.plan.sort.length > 0) {
+      const keys = this.plan.sort.map((k) => sortValue(k, row, column, outputValues));
+      this.sorted.add({ row: values, keys });
+      return undefined;
+    }
+    return this.emit(values);
+  }
+
+  private finish(): Buffer[] {
+    const out: Buffer[] = [];
+    const aggregate = this.aggregate;
+    if (aggregate) {
+      const having = this.plan.aggregate?.having;
+      for (const groupRow of aggregate.rows()) {
+        const column: ColumnReader = (index) => groupRow[index] ?? null;
+        if (having !== undefined && evaluate(having, 0, column) !== true) continue;
+        const outputValues = this.plan.outputs.map((output) =>
+          output.kind === 'computed' ? evaluate(output.expr, 0, column) : null,
+        );
+        const values = outputValues.map((value, i) => this.encode(i, value, i));
+        const emitted = this.accept(values, outputValues, 0, column);
+        if (emitted) out.push(emitted);
+      }
+    }
+    for (const entry of this.sorted.drain()) {
+      const emitted = this.emit(entry.row);
+      if (emitted) out.push(emitted);
+    }
+    return out;
+  }
+
+  /** OFFSET and LIMIT in the proxy, then the DataRow. */
+  private emit(values: (Buffer | null)[]): Buffer | undefined {
+    if (this.skipped < this.plan.offset) {
+      this.skipped++;
+      return undefined;
+    }
+    if (this.plan.limit !== undefined && this.produced >= this.plan.limit) return undefined;
+    this.produced++;
+    this.stats.rowsOut++;
+    return be.dataRow(values);
+  }
+
+  /** Output item `output`'s value in the format the client asked for column `column`. */
+  private encode(output: number, value: Value, column: number): Buffer | null {
+    if (value === null) return null;
+    const oid = this.types[output] ?? OID.text;
+    return this.formatOf(column) === 1
+      ? encodeBinary(oid, value)
+      : Buffer.from(encodeText(oid, value));
+  }
+}
+
+function sortValue(
+  key: SortKey,
+  row: number,
+  column: ColumnReader,
+  outputs: readonly Value[],
+): Value {
+  if (key.expr.kind === 'output') return outputs[key.expr.index] ?? null;
+  return evaluate(key.expr, row, column);
+}
+
+/** ORDER BY: each key ascending or descending, NULLs first or last as asked. */
+function compareKeys(keys: readonly SortKey[], a: readonly Value[], b: readonly Value[]): number {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    const x = a[i] ?? null;
+    const y = b[i] ?? null;
+    if (key === undefined || (x === null && y === null)) continue;
+    if (x === null || y === null) return (x === null) === key.nullsFirst ? -1 : 1;
+    const c = compareValues(x, y);
+    if (c !== 0) return key.descending ? -c : c;
+  }
+  return 0;
+}
+
+/** The type OID of an expression, given the types of the columns it reads. */
+function exprType(expr: Expr, columnType: (index: number) => number): number {
+  switch (expr.kind) {
+    case 'call':
+      return expr.fn.returns.oid;
+    case 'column':
+      return columnType(expr.index);
+    case 'const':
+      if (typeof expr.value === 'bigint') return OID.int8;
+      if (typeof expr.value === 'number') return OID.float8;
+      if (typeof expr.value === 'boolean') return OID.bool;
+      return OID.text;
+    default:
+      return OID.bool;
+  }
+}
+
+function typeSize(oid: number): number {
+  switch (oid) {
+    case OID.bool:
+      return 1;
+    case OID.int2:
+      return 2;
+    case OID.int4:
+    case OID.float4:
+      return 4;
+    case OID.int8:
+    case OID.float8:
+      return 8;
+    default:
+      return -1;
+  }
+}

@@ -1,0 +1,182 @@
+import type { Value } from '../udf/function.js';
+
+/** Type OIDs the proxy decodes and encodes itself. */
+export const OID = {
+  bool: 16,
+  int8: 20,
+  int2: 21,
+  int4: 23,
+  text: 25,
+  json: 114,
+  float4: 700,
+  float8: 701,
+  varchar: 1043,
+  numeric: 1700,
+  jsonb: 3802,
+  textArray: 1009,
+} as const;
+
+/** A value Postgres sent in text format, as the evaluator sees it. */
+export function decodeText(oid: number, text: string): Value {
+  switch (oid) {
+    case OID.bool:
+      return text === 't';
+    case OID.int8:
+      return BigInt(text);
+    case OID.int2:
+    case OID.int4:
+    case OID.float4:
+    case OID.float8:
+    case OID.numeric:
+      return Number(text);
+    default:
+      return text;
+  }
+}
+
+/** Postgres's text output of a value of type `oid`. */
+export function encodeText(oid: number, value: Value): string {
+  if (typeof value === 'boolean') return value ? 't' : 'f';
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'number')
+    return oid === OID.int4 || oid === OID.int2 ? String(value) : float8Text(value);
+  if (typeof value === 'string') return value;
+  if (value === null) return '';
+  return `{${value.map(arrayElement).join(',')}}`;
+}
+
+/** float8out: shortest exact digits, exponent form outside 1e-4 … 1e15 (as Postgres 12+). */
+export function float8Text(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return 'Infinity';
+  if (value === -Infinity) return '-Infinity';
+  if (value === 0) return Object.is(value, -0) ? '-0' : '0';
+  const [mantissa = '0', exponent = '0'] = value.toExponential().split('e');
+  const exp = Number(exponent);
+  if (exp < -4 || exp >= 15) {
+    const digits = String(Math.abs(exp)).padStart(2, '0');
+    return `${mantissa}e${exp < 0 ? '-' : '+'}${digits}`;
+  }
+  return String(value);
+}
+
+function arrayElement(element: string | null): string {
+  if (element === null) return 'NULL';
+  if (element !== '' && !/[{}",\\\s]/.test(element) && element.toUpperCase() !== 'NULL')
+    return element;
+  return `"${element.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+/** Postgres's binary send format of a value of type `oid`. */
+export function encodeBinary(oid: number, value: Value): Buffer {
+  switch (oid) {
+    case OID.bool:
+      return Buffer.from([value === true ? 1 : 0]);
+    case OID.int8: {
+      const out = Buffer.alloc(8);
+      out.writeBigInt64BE(typeof value === 'bigint' ? value : BigInt(Number(value)));
+      return out;
+    }
+    case OID.int4: {
+      const out = Buffer.alloc(4);
+      out.writeInt32BE(Number(value));
+      return out;
+    }
+    case OID.float8: {
+      const out = Buffer.alloc(8);
+      out.writeDoubleBE(Number(value));
+      return out;
+    }
+    case OID.jsonb:
+      return Buffer.concat([Buffer.from([1]), Buffer.from(String(value))]);
+    case OID.numeric:
+      return numericBinary(typeof value === 'string' ? value : encodeText(OID.numeric, value));
+    default: {
+      const element = ARRAY_ELEMENT.get(oid);
+      if (element !== undefined) return arrayBinary(element, Array.isArray(value) ? value : []);
+      return Buffer.from(typeof value === 'string' ? value : encodeText(oid, value));
+    }
+  }
+}
+
+/** Array type OID → element type OID, for the arrays the proxy builds (array_agg, json_keys). */
+export const ARRAY_ELEMENT: ReadonlyMap<number, number> = new Map([
+  [1000, OID.bool],
+  [1005, OID.int2],
+  [1007, OID.int4],
+  [1016, OID.int8],
+  [OID.textArray, OID.text],
+  [1015, OID.varchar],
+  [1021, OID.float4],
+  [1022, OID.float8],
+  [1231, OID.numeric],
+  [199, OID.json],
+  [3807, OID.jsonb],
+]);
+
+/** Element type OID → its array type OID. */
+export function arrayTypeOf(element: number): number | undefined {
+  for (const [array, item] of ARRAY_ELEMENT) if (item === element) return array;
+  return undefined;
+}
+
+/** numeric_send: base-10000 digits with weight, sign and display scale. */
+export function numericBinary(text: string): Buffer {
+  const header = Buffer.alloc(8);
+  if (text === 'NaN') {
+    header.writeUInt16BE(0xc000, 4);
+    return header;
+  }
+  const negative = text.startsWith('-');
+  const [whole = '0', fraction = ''] = text.replace(/^[-+]/, '').split('.');
+  const dscale = fraction.length;
+  const intDigits = whole.replace(/^0+/, '');
+  const padInt = intDigits.padStart(Math.ceil(intDigits.length / 4) * 4, '0');
+  const padFrac = fraction.padEnd(Math.ceil(fraction.length / 4) * 4, '0');
+  const groups: number[] = [];
+  for (let i = 0; i < padInt.length; i += 4) groups.push(Number(padInt.slice(i, i + 4)));
+  const intGroups = groups.length;
+  for (let i = 0; i < padFrac.length; i += 4) groups.push(Number(padFrac.slice(i, i + 4)));
+  let weight = intGroups - 1;
+  while (groups.length > 0 && groups[0] === 0) {
+    groups.shift();
+    weight--;
+  }
+  while (groups.length > 0 && groups[groups.length - 1] === 0) groups.pop();
+  if (groups.length === 0) weight = 0;
+  const out = Buffer.alloc(8 + groups.length * 2);
+  out.writeInt16BE(groups.length, 0);
+  out.writeInt16BE(weight, 2);
+  out.writeUInt16BE(negative && groups.length > 0 ? 0x4000 : 0, 4);
+  out.writeInt16BE(dscale, 6);
+  groups.forEach((group, i) => out.writeInt16BE(group, 8 + i * 2));
+  return out;
+}
+
+function arrayBinary(elementOid: number, elements: readonly (string | null)[]): Buffer {
+  if (elements.length === 0) {
+    const empty = Buffer.alloc(12);
+    empty.writeInt32BE(elementOid, 8);
+    return empty;
+  }
+  const parts: Buffer[] = [];
+  const header = Buffer.alloc(20);
+  header.writeInt32BE(1, 0); // dimensions
+  header.writeInt32BE(elements.includes(null) ? 1 : 0, 4);
+  header.writeInt32BE(elementOid, 8);
+  header.writeInt32BE(elements.length, 12);
+  header.writeInt32BE(1, 16); // lower bound
+  parts.push(header);
+  for (const element of elements) {
+    const length = Buffer.alloc(4);
+    if (element === null) {
+      length.writeInt32BE(-1);
+      parts.push(length);
+      continue;
+    }
+    const bytes = encodeBinary(elementOid, decodeText(elementOid, element));
+    length.writeInt32BE(bytes.length);
+    parts.push(length, bytes);
+  }
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,296 @@
+import type { Logger } from 'pino';
+import type { Frame } from '../protocol/frame-reader.js';
+import * as be from '../protocol/backend-encoders.js';
+import * as fe from '../protocol/frontend-encoders.js';
+import { decodeParse } from '../protocol/frontend-decoders.js';
+import { BackendCode, FrontendCode, TransactionStatus } from '../protocol/message-codes.js';
+import { PgError } from '../protocol/pg-error.js';
+import type { Plan } from '../planner/planner.js';
+import { errorsTotal, sqlstateClass } from './metrics.js';
+import type { PlanService } from './plan-service.js';
+import type { ReplyTransform } from './response-tracker.js';
+import type { FrameAction, FrameActions, UpstreamLink } from './upstream-link.js';
+import type { UpstreamEndpoint } from './upstream-target.js';
+import { frameOf, rawFrame } from './frame-of.js';
+import { ResidualStatements } from './residual-statements.js';
+
+/** What the stage needs from its session. */
+export interface StageOwner {
+  readonly log: Logger;
+  readonly link: UpstreamLink | undefined;
+  readonly endpoint: UpstreamEndpoint;
+  pauseClient(): void;
+  resumeClient(): void;
+  /** Planning failed unexpectedly (not a PgError): end the session. */
+  fail(error: unknown): void;
+}
+
+const SET_PUSHDOWN =
+  /^\s*set\s+(?:session\s+|local\s+)?docfusion\.pushdown\s*(?:=|to)\s*'?(on|off|true|false|default)'?\s*;?\s*$/i;
+const RESET_PUSHDOWN = /^\s*reset\s+docfusion\.pushdown\s*;?\s*$/i;
+const SHOW_PUSHDOWN = /^\s*show\s+docfusion\.pushdown\s*;?\s*$/i;
+const DDL = /^\s*(?:create|alter|drop|truncate|comment)\b/i;
+
+/**
+ * Between a session and its upstream link: every Query and Parse passes the planner's
+ * prefilter; the few that may call DocFusion functions are planned (asynchronously the first
+ * time, when the catalog must be read) and replaced by their pushed-down SQL, answered by the
+ * proxy, or given a transform that computes their rows. Frames stay in order: while a plan is
+ * being made the client is paused and later frames wait behind it.
+ */
+export class PlanningStage {
+  /** SET docfusion.pushdown for this session. */
+  pushdown: boolean;
+  private readonly waiting: Frame[] = [];
+  private draining = false;
+  /** A planning error answered a Parse: Postgres-style, messages up to Sync are skipped. */
+  private skipToSync = false;
+  private readonly residual = new ResidualStatements();
+
+  constructor(
+    private readonly owner: StageOwner,
+    private readonly service: PlanService,
+    pushdown: boolean,
+  ) {
+    this.pushdown = pushdown;
+  }
+
+  fromClient(frames: Frame[], chunk: Buffer): void {
+    if (!this.draining && !this.skipToSync && !frames.some((f) => this.needsWork(f))) {
+      this.owner.link?.fromClient(frames, chunk);
+      return;
+    }
+    this.waiting.push(...frames);
+    if (!this.draining) void this.drain();
+  }
+
+  private needsWork(frame: Frame): boolean {
+    switch (frame.type) {
+      case FrontendCode.Query:
+      case FrontendCode.Parse:
+        return this.service.mayPlan(frame.body) || mentionsSetting(frame.body) || isDdl(frame.body);
+      case FrontendCode.Bind:
+      case FrontendCode.Describe:
+      case FrontendCode.Execute:
+      case FrontendCode.Close:
+        return this.residual.active;
+      default:
+        return false;
+    }
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    this.owner.pauseClient();
+    try {
+      let out: Frame[] = [];
+      const actions: FrameActions = new Map();
+      const flush = (): void => {
+        if (out.length > 0) this.owner.link?.fromClient(out, undefined, actions);
+        out = [];
+        actions.clear();
+      };
+      for (let frame = this.waiting.shift(); frame; frame = this.waiting.shift()) {
+        if (this.skipToSync) {
+          if (frame.type !== FrontendCode.Sync) continue;
+          this.skipToSync = false;
+        }
+        let decided = this.decideNow(frame);
+        if (decided === undefined) {
+          flush();
+          decided = await this.decideLater(frame);
+        }
+        for (const d of decided.before ? [decided.before, decided] : [decided]) {
+          out.push(d.frame);
+          if (d.action !== undefined) actions.set(d.frame, d.action);
+        }
+        if (this.residual.refused) {
+          this.residual.refused = false;
+          this.skipToSync = true;
+        }
+      }
+      flush();
+    } catch (error) {
+      this.owner.fail(error);
+      return;
+    } finally {
+      this.draining = false;
+    }
+    this.owner.resumeClient();
+  }
+
+  /** The decision for a frame when no planning (or only a cached plan) is needed. */
+  private decideNow(frame: Frame): Decision | undefined {
+    if (frame.type === FrontendCode.Query) {
+      const local = this.localCommand(frame.body);
+      if (local !== undefined) return local(frame);
+    }
+    if (frame.type !== FrontendCode.Query && frame.type !== FrontendCode.Parse) {
+      return this.residual.decide(frame) ?? { frame };
+    }
+    if (isDdl(frame.body)) this.service.invalidate();
+    const text = sqlOf(frame);
+    if (!this.service.mayPlan(text.sql)) {
+      this.residual.forget(frame);
+      return { frame };
+    }
+    const plan = this.service.cached(this.owner.endpoint, text.sql, this.options(text));
+    return plan === undefined ? undefined : this.apply(frame, plan);
+  }
+
+  private async decideLater(frame: Frame): Promise<Decision> {
+    const text = sqlOf(frame);
+    try {
+      const plan = await this.service.plan(this.owner.endpoint, text.sql, this.options(text));
+      return this.apply(frame, plan);
+    } catch (error) {
+      if (!(error instanceof PgError)) throw error;
+      return this.refuse(frame, error);
+    }
+  }
+
+  private options(text: StatementText): { pushdown: boolean; paramTypes: readonly number[] } {
+    return { pushdown: this.pushdown, paramTypes: text.paramTypes };
+  }
+
+  private apply(frame: Frame, plan: Plan): Decision {
+    const parse = frame.type === FrontendCode.Parse ? decodeParse(frame.body) : undefined;
+    switch (plan.kind) {
+      case 'forward':
+        this.residual.forget(frame);
+        return { frame };
+      case 'rewrite':
+        this.residual.forget(frame);
+        return { frame: replaced(frame, plan.sql) };
+      case 'explain':
+        return {
+          frame: replaced(frame, plan.sql),
+          action: { kind: 'transform', transform: prependRows(plan.lines) },
+        };
+      case 'residual':
+        return this.residual.start(frame, parse, plan.plan);
+    }
+  }
+
+  /** A planning error: answered in order; after a Parse, messages up to Sync are skipped. */
+  private refuse(frame: Frame, error: PgError): Decision {
+    errorsTotal.labels(sqlstateClass(error.code)).inc();
+    const link = this.owner.link;
+    const status = link?.txStatus ?? TransactionStatus.Idle;
+    if (frame.type === FrontendCode.Parse) {
+      this.skipToSync = true;
+      return answer(frame, 'parse', be.errorFromPgError(error));
+    }
+    if (status !== TransactionStatus.Idle) {
+      // Inside a transaction the error must also abort it upstream, as Postgres would.
+      return { frame: replacedQuery(raiseSql(error)) };
+    }
+    return answer(
+      frame,
+      'query',
+      Buffer.concat([be.errorFromPgError(error), be.readyForQuery(status)]),
+    );
+  }
+
+  /** SET / RESET / SHOW docfusion.pushdown, answered by the proxy. */
+  private localCommand(body: Buffer): ((frame: Frame) => Decision) | undefined {
+    if (!mentionsSetting(body)) return undefined;
+    const sql = body.toString('utf8', 0, Math.max(0, body.length - 1));
+    const status = (): Buffer =>
+      be.readyForQuery(this.owner.link?.txStatus ?? TransactionStatus.Idle);
+    const set = SET_PUSHDOWN.exec(sql);
+    if (set || RESET_PUSHDOWN.test(sql)) {
+      const value = set?.[1]?.toLowerCase() ?? 'default';
+      return (frame) => {
+        this.pushdown = value !== 'off' && value !== 'false';
+        return answer(frame, 'query', Buffer.concat([be.commandComplete('SET'), status()]));
+      };
+    }
+    if (SHOW_PUSHDOWN.test(sql)) {
+      return (frame) =>
+        answer(
+          frame,
+          'query',
+          Buffer.concat([
+            be.textRowDescription(['docfusion.pushdown']),
+            be.dataRow([this.pushdown ? 'on' : 'off']),
+            be.commandComplete('SHOW'),
+            status(),
+          ]),
+        );
+    }
+    return undefined;
+  }
+}
+
+export interface Decision {
+  readonly frame: Frame;
+  readonly action?: FrameAction;
+  /** A frame the proxy sends first (a Describe injected before Execute). */
+  readonly before?: Decision;
+}
+
+interface StatementText {
+  readonly sql: Buffer;
+  readonly paramTypes: readonly number[];
+}
+
+const NO_TYPES: readonly number[] = [];
+
+function sqlOf(frame: Frame): StatementText {
+  const body = frame.body;
+  if (frame.type === FrontendCode.Query) {
+    return { sql: body.subarray(0, Math.max(0, body.length - 1)), paramTypes: NO_TYPES };
+  }
+  const parse = decodeParse(body);
+  return { sql: Buffer.from(parse.sql), paramTypes: parse.paramTypes };
+}
+
+function answer(frame: Frame, expect: 'query' | 'parse', bytes: Buffer): Decision {
+  return { frame, action: { kind: 'answer', expect, bytes } };
+}
+
+function replacedQuery(sql: string): Frame {
+  return frameOf(fe.query(sql));
+}
+
+function replaced(frame: Frame, sql: string): Frame {
+  if (frame.type === FrontendCode.Query) return replacedQuery(sql);
+  const parse = decodeParse(frame.body);
+  return frameOf(fe.parse(parse.name, sql, parse.paramTypes));
+}
+
+const NEEDLE = Buffer.from('docfusion.pushdown');
+
+function mentionsSetting(body: Buffer): boolean {
+  return body.length < 200 && body.toString('latin1').toLowerCase().includes(NEEDLE.toString());
+}
+
+function isDdl(body: Buffer): boolean {
+  const first = body[0] ?? 0;
+  // Cheap first-letter test before the regex: c, a, d, t (any case) or whitespace.
+  if (!'cadtCADT \t\n\r'.includes(String.fromCharCode(first))) return false;
+  return DDL.test(body.toString('latin1', 0, Math.min(body.length, 64)));
+}
+
+/** Postgres raises `error` itself (the way to abort a transaction block with it). */
+function raiseSql(error: PgError): string {
+  const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+  const options = [`ERRCODE = ${quote(error.code)}`, `MESSAGE = ${quote(error.message)}`];
+  if (error.detail !== undefined) options.push(`DETAIL = ${quote(error.detail)}`);
+  if (error.hint !== undefined) options.push(`HINT = ${quote(error.hint)}`);
+  return `DO $docfusion$BEGIN RAISE EXCEPTION USING ${options.join(', ')}; END$docfusion$`;
+}
+
+/** EXPLAIN: the DocFusion plan lines go first, then Postgres's plan rows. */
+function prependRows(lines: readonly string[]): ReplyTransform {
+  let sent = false;
+  return {
+    onFrame(type, body) {
+      const frame = rawFrame(type, body);
+      if (type !== BackendCode.RowDescription || sent) return [frame];
+      sent = true;
+      return [frame, ...lines.map((line) => be.dataRow([line]))];
+    },
+  };
+}
