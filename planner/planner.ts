@@ -23,7 +23,13 @@ export type Plan =
   /** Part of the work runs in the proxy over Arrow batches. */
   | { readonly kind: 'residual'; readonly plan: ResidualPlan }
   /** EXPLAIN of a planned statement: the DocFusion plan, then Postgres's plan of `sql`. */
-  | { readonly kind: 'explain'; readonly sql: string; readonly lines: readonly string[] };
+  | {
+      readonly kind: 'explain';
+      readonly sql: string;
+      readonly lines: readonly string[];
+      /** EXPLAIN ANALYZE of a residual plan: the proxy runs it too, for rows and time. */
+      readonly analyze?: ResidualPlan;
+    };
 
 export interface PlanOptions {
   /** SET docfusion.pushdown: off evaluates every DocFusion call in the proxy. */
@@ -141,6 +147,7 @@ export class Planner {
             kind: 'explain',
             sql: `${prefix}${residual.plan.pushedSql}`,
             lines: [...residual.plan.explain, 'Postgres plan of the pushed SQL:'],
+            ...(explain.analyze ? { analyze: residual.plan } : {}),
           };
         }
         return { kind: 'residual', plan: residual.plan };

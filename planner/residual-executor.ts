@@ -27,13 +27,32 @@ export interface ExecutionState {
   fields: DecodedField[] | undefined;
 }
 
+/**
+ * A portal the client reads a few rows at a time (Execute with a row limit). The pushed query
+ * runs to completion on the first Execute; rows past the limit wait here for the next ones.
+ */
+export interface PortalCursor {
+  readonly maxRows: number;
+  readonly pending: Buffer[];
+}
+
 /** Rows and time per operator, for EXPLAIN ANALYZE. */
 export interface OperatorStats {
+  /** Rows of the pushed query (batch building). */
   rowsIn: number;
+  batches: number;
+  /** Rows left by the proxy's filter. */
   rowsAfterFilter: number;
+  /** Groups of the hash aggregate. */
+  groups: number;
+  /** Rows that went through the sort (after DISTINCT). */
+  sorted: number;
+  /** Rows sent (after OFFSET/LIMIT). */
   rowsOut: number;
-  /** Milliseconds spent in the proxy's operators (not waiting for Postgres). */
-  ms: number;
+  /** Milliseconds in batch building, filter, projection and aggregation, per batch. */
+  batchMs: number;
+  /** Milliseconds producing groups and sorting, at the end. */
+  finishMs: number;
 }
 
 /**
@@ -52,7 +71,16 @@ export class ResidualExecutor {
   private aggregate: HashAggregate | undefined;
   /** Output column type OIDs, known once the pushed query's columns are. */
   private types: number[] = [];
-  readonly stats: OperatorStats = { rowsIn: 0, rowsAfterFilter: 0, rowsOut: 0, ms: 0 };
+  readonly stats: OperatorStats = {
+    rowsIn: 0,
+    batches: 0,
+    rowsAfterFilter: 0,
+    groups: 0,
+    sorted: 0,
+    rowsOut: 0,
+    batchMs: 0,
+    finishMs: 0,
+  };
 
   constructor(
     private readonly plan: ResidualPlan,
@@ -60,6 +88,8 @@ export class ResidualExecutor {
     private readonly formats: readonly number[],
     private readonly mode: ExecutorMode,
     private readonly state: ExecutionState = { fields: undefined },
+    /** Set for an Execute with a row limit. */
+    private readonly cursor?: PortalCursor,
   ) {
     const keep = plan.limit === undefined ? undefined : plan.limit + plan.offset;
     this.sorted = new TopN((a, b) => compareKeys(plan.sort, a.keys, b.keys), keep);
@@ -79,25 +109,24 @@ export class ResidualExecutor {
       case BackendCode.DataRow:
         if (this.types.length === 0 && this.plan.outputs.length > 0) this.prepare();
         this.batch.push(Buffer.from(body));
-        return this.batch.length >= BATCH_ROWS ? this.timed(() => this.flush()) : [];
+        return this.batch.length >= BATCH_ROWS ? this.flush() : [];
       case BackendCode.CommandComplete:
-        return this.timed(() => [
-          ...this.flush(),
-          ...this.finish(),
-          be.commandComplete(`SELECT ${String(this.produced)}`),
-        ]);
+        return (() => {
+          const out = [...this.flush(), ...this.finish()];
+          const cursor = this.cursor;
+          const suspended = cursor !== undefined && this.produced >= cursor.maxRows;
+          out.push(
+            suspended
+              ? be.portalSuspended()
+              : be.commandComplete(`SELECT ${String(this.produced)}`),
+          );
+          return out;
+        })();
       case BackendCode.PortalSuspended:
         return [...this.flush(), be.portalSuspended()];
       default:
         return [be.emptyQueryResponse()];
     }
-  }
-
-  private timed(work: () => Buffer[]): Buffer[] {
-    const start = performance.now();
-    const out = work();
-    this.stats.ms += performance.now() - start;
-    return out;
   }
 
   private get fields(): DecodedField[] {
@@ -180,7 +209,9 @@ export class ResidualExecutor {
     const rows = this.batch;
     this.batch = [];
     if (rows.length === 0) return [];
+    const started = performance.now();
     this.stats.rowsIn += rows.length;
+    this.stats.batches++;
     const batch = new RowBatch(rows, this.fields.length);
     const cache = new Map<number, Value[]>();
     const column: ColumnReader = (index, row) => {
@@ -219,6 +250,7 @@ export class ResidualExecutor {
       const emitted = this.accept(values, outputValues, row, column);
       if (emitted) out.push(emitted);
     }
+    this.stats.batchMs += performance.now() - started;
     return out;
   }
 
@@ -238,6 +270,7 @@ export class ResidualExecutor {
     }
     if (this.plan.sort.length > 0) {
       const keys = this.plan.sort.map((k) => sortValue(k, row, column, outputValues));
+      this.stats.sorted++;
       this.sorted.add({ row: values, keys });
       return undefined;
     }
@@ -245,11 +278,14 @@ export class ResidualExecutor {
   }
 
   private finish(): Buffer[] {
+    const started = performance.now();
     const out: Buffer[] = [];
     const aggregate = this.aggregate;
     if (aggregate) {
       const having = this.plan.aggregate?.having;
-      for (const groupRow of aggregate.rows()) {
+      const groups = aggregate.rows();
+      this.stats.groups = groups.length;
+      for (const groupRow of groups) {
         const column: ColumnReader = (index) => groupRow[index] ?? null;
         if (having !== undefined && evaluate(having, 0, column) !== true) continue;
         const outputValues = this.plan.outputs.map((output) =>
@@ -264,6 +300,7 @@ export class ResidualExecutor {
       const emitted = this.emit(entry.row);
       if (emitted) out.push(emitted);
     }
+    this.stats.finishMs += performance.now() - started;
     return out;
   }
 
@@ -273,10 +310,15 @@ export class ResidualExecutor {
       this.skipped++;
       return undefined;
     }
-    if (this.plan.limit !== undefined && this.produced >= this.plan.limit) return undefined;
-    this.produced++;
+    if (this.plan.limit !== undefined && this.stats.rowsOut >= this.plan.limit) return undefined;
     this.stats.rowsOut++;
-    return be.dataRow(values);
+    const row = be.dataRow(values);
+    if (this.cursor !== undefined && this.produced >= this.cursor.maxRows) {
+      this.cursor.pending.push(row);
+      return undefined;
+    }
+    this.produced++;
+    return row;
   }
 
   /** Output item `output`'s value in the format the client asked for column `column`. */
@@ -344,5 +386,27 @@ function typeSize(oid: number): number {
       return 8;
     default:
       return -1;
+  }
+}
+
+/**
+ * A later Execute of a row-limited portal: Postgres answers the exhausted portal with an empty
+ * CommandComplete, and the proxy sends the next rows it kept instead.
+ */
+export class CursorContinuation {
+  constructor(
+    private readonly cursor: PortalCursor,
+    private readonly maxRows: number,
+  ) {}
+
+  onFrame(type: number): Buffer[] {
+    if (type !== BackendCode.CommandComplete) return [];
+    const take = this.maxRows > 0 ? this.maxRows : this.cursor.pending.length;
+    const rows = this.cursor.pending.splice(0, take);
+    const suspended = this.maxRows > 0 && rows.length === this.maxRows;
+    return [
+      ...rows,
+      suspended ? be.portalSuspended() : be.commandComplete(`SELECT ${String(rows.length)}`),
+    ];
   }
 }

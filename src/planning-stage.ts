@@ -11,6 +11,7 @@ import type { PlanService } from './plan-service.js';
 import type { ReplyTransform } from './response-tracker.js';
 import type { FrameAction, FrameActions, UpstreamLink } from './upstream-link.js';
 import type { UpstreamEndpoint } from './upstream-target.js';
+import { ExplainAnalyze } from './explain-analyze.js';
 import { frameOf, rawFrame } from './frame-of.js';
 import { ResidualStatements } from './residual-statements.js';
 
@@ -104,10 +105,6 @@ export class PlanningStage {
           out.push(d.frame);
           if (d.action !== undefined) actions.set(d.frame, d.action);
         }
-        if (this.residual.refused) {
-          this.residual.refused = false;
-          this.skipToSync = true;
-        }
       }
       flush();
     } catch (error) {
@@ -163,6 +160,14 @@ export class PlanningStage {
         this.residual.forget(frame);
         return { frame: replaced(frame, plan.sql) };
       case 'explain':
+        if (plan.analyze !== undefined && frame.type === FrontendCode.Query) {
+          // The pushed query runs once through the proxy's operators (for their rows and time),
+          // then once under Postgres's EXPLAIN ANALYZE.
+          return {
+            frame: replaced(frame, `${plan.analyze.pushedSql}; ${plan.sql}`),
+            action: { kind: 'transform', transform: new ExplainAnalyze(plan.analyze, plan.lines) },
+          };
+        }
         return {
           frame: replaced(frame, plan.sql),
           action: { kind: 'transform', transform: prependRows(plan.lines) },

@@ -1,5 +1,4 @@
 import type { Frame } from '../protocol/frame-reader.js';
-import * as be from '../protocol/backend-encoders.js';
 import * as fe from '../protocol/frontend-encoders.js';
 import {
   decodeBind,
@@ -10,8 +9,12 @@ import {
   type ParseMessage,
 } from '../protocol/frontend-decoders.js';
 import { FrontendCode } from '../protocol/message-codes.js';
-import { PgError, SqlState } from '../protocol/pg-error.js';
-import { ResidualExecutor, type ExecutionState } from '../planner/residual-executor.js';
+import {
+  CursorContinuation,
+  ResidualExecutor,
+  type ExecutionState,
+  type PortalCursor,
+} from '../planner/residual-executor.js';
 import type { ResidualPlan } from '../planner/residual-plan.js';
 import type { Decision } from './planning-stage.js';
 import { frameOf } from './frame-of.js';
@@ -19,6 +22,8 @@ import { frameOf } from './frame-of.js';
 interface Portal {
   readonly plan: ResidualPlan;
   readonly formats: readonly number[];
+  /** Rows kept for the next Execute of a portal read with a row limit. */
+  cursor?: PortalCursor | undefined;
 }
 
 /**
@@ -31,8 +36,6 @@ interface Portal {
 export class ResidualStatements {
   private readonly statements = new Map<string, ResidualPlan>();
   private readonly portals = new Map<string, Portal>();
-  /** An Execute with a row limit was refused: messages up to Sync are skipped. */
-  refused = false;
 
   get active(): boolean {
     return this.statements.size > 0 || this.portals.size > 0;
@@ -100,18 +103,19 @@ export class ResidualStatements {
         const execute = decodeExecute(frame.body);
         const portal = this.portals.get(execute.portal);
         if (portal === undefined) return undefined;
-        if (execute.maxRows > 0) {
-          this.refused = true;
-          const error = new PgError(
-            SqlState.FeatureNotSupported,
-            'a row-limited Execute of a statement DocFusion evaluates in the proxy is not supported',
-            { hint: 'Fetch all rows (Execute with no row limit), or SET docfusion.pushdown = on.' },
-          );
+        if (portal.cursor !== undefined) {
+          // Postgres ran the pushed query to completion already; the rows wait in the proxy.
           return {
-            frame,
-            action: { kind: 'answer', expect: 'execute', bytes: be.errorFromPgError(error) },
+            frame: frameOf(fe.execute(execute.portal, 0)),
+            action: {
+              kind: 'transform',
+              transform: new CursorContinuation(portal.cursor, execute.maxRows),
+            },
           };
         }
+        const cursor: PortalCursor | undefined =
+          execute.maxRows > 0 ? { maxRows: execute.maxRows, pending: [] } : undefined;
+        portal.cursor = cursor;
         const state: ExecutionState = { fields: undefined };
         const describe = frameOf(fe.describe('P', execute.portal));
         return {
@@ -127,10 +131,10 @@ export class ResidualStatements {
               ),
             },
           },
-          frame,
+          frame: cursor === undefined ? frame : frameOf(fe.execute(execute.portal, 0)),
           action: {
             kind: 'transform',
-            transform: new ResidualExecutor(portal.plan, portal.formats, 'execute', state),
+            transform: new ResidualExecutor(portal.plan, portal.formats, 'execute', state, cursor),
           },
         };
       }

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import pg from 'pg';
+import Cursor from 'pg-cursor';
 import postgres from 'postgres';
 import { defaultConfig } from '../../src/config-schema.js';
 import { adminClient, startProxy, type TestProxy } from '../support/proxy.js';
@@ -240,6 +241,43 @@ describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
     );
   });
 
+  test('a cursor reads a proxy-evaluated statement a few rows at a time (portal suspension)', async () => {
+    await client.query('SET docfusion.pushdown = off');
+    try {
+      const text = `SELECT id, json_extract_path(doc, 'name') AS name FROM pl_docs WHERE json_get_int(doc, 'n') < 3 ORDER BY id`;
+      const want = await direct.query({
+        text: `SELECT id, doc #>> '{name}' AS name FROM pl_docs WHERE jsonb_typeof(doc->'n') = 'number' AND (doc->>'n')::int < 3 ORDER BY id`,
+        rowMode: 'array',
+      });
+      const cursor = client.query(new Cursor(text, [], { rowMode: 'array' }));
+      const read = (n: number): Promise<unknown[]> =>
+        new Promise((resolve, reject) => {
+          cursor.read(n, (error, rows) => {
+            if (error) reject(error);
+            else resolve(rows);
+          });
+        });
+      const got: unknown[] = [];
+      const sizes: number[] = [];
+      for (;;) {
+        const rows = await read(7);
+        sizes.push(rows.length);
+        got.push(...rows);
+        if (rows.length < 7) break;
+      }
+      await new Promise<void>((resolve) => {
+        cursor.close(() => {
+          resolve();
+        });
+      });
+      expect(got).toEqual(want.rows);
+      expect(sizes.slice(0, -1).every((n) => n === 7)).toBe(true);
+      expect(sizes.length).toBeGreaterThan(3);
+    } finally {
+      await client.query('RESET docfusion.pushdown');
+    }
+  });
+
   test('postgres.js: planned statements with parameters, in a transaction', async () => {
     const sql = postgres(proxy.url(), { max: 1, onnotice: () => undefined });
     try {
@@ -277,6 +315,38 @@ describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
       expect(plan).toContain('Bitmap Index Scan on pl_docs_gin');
     } finally {
       await client.query('RESET enable_seqscan');
+    }
+  });
+
+  test('EXPLAIN ANALYZE adds rows and time of the proxy operators to Postgres’s own', async () => {
+    await client.query('SET docfusion.pushdown = off');
+    try {
+      const explain = await client.query(
+        `EXPLAIN ANALYZE SELECT json_extract_path(doc, 'kind') AS k, count(*) FROM pl_docs WHERE json_contains(doc, '{"nested": {"flag": true}}') GROUP BY 1 ORDER BY 1`,
+      );
+      const text = explain.rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
+      expect(text).toContain('HashAggregate (proxy)');
+      expect(text).toContain(`Batches from Postgres: ${String(DOCS)} rows`);
+      expect(text).toContain(`${String(DOCS / 2)} rows kept`);
+      expect(text).toContain('HashAggregate: 2 groups'); // even ids: kinds a and c
+      expect(text).toMatch(/actual time=/);
+    } finally {
+      await client.query('RESET docfusion.pushdown');
+    }
+  });
+
+  test('DDL through the proxy refreshes the column types the planner uses', async () => {
+    await client.query('CREATE TABLE pl_ddl (doc json)');
+    try {
+      await client.query(`INSERT INTO pl_ddl VALUES ('{"a": {"b": 1}}')`);
+      const asJson = await client.query(`SELECT json_extract_path(doc, 'a') AS v FROM pl_ddl`);
+      expect(asJson.fields[0]?.dataTypeID).toBe(114); // Postgres's own function on json
+      await client.query('ALTER TABLE pl_ddl ALTER COLUMN doc TYPE jsonb');
+      const asJsonb = await client.query(`SELECT json_extract_path(doc, 'a') AS v FROM pl_ddl`);
+      expect(asJsonb.fields[0]?.dataTypeID).toBe(25); // DocFusion's, text like #>>
+      expect(asJsonb.rows).toEqual([{ v: '{"b": 1}' }]);
+    } finally {
+      await client.query('DROP TABLE pl_ddl');
     }
   });
 
