@@ -1,4 +1,4 @@
-import { PgError, SqlState } from '../../protocol/pg-error.js';
+import { PgError } from '../../protocol/pg-error.js';
 
 /** SQLSTATE 22003: a number that Postgres's `numeric` cannot store. */
 const NumericValueOutOfRange = '22003';
@@ -132,9 +132,6 @@ function canonicalNumericText(lexeme: string): string {
       if (exponent > MAX_EXPONENT) throw overflow();
     }
     if (expNegative) exponent = -exponent;
-  }
-  if (intDigits.length === 0) {
-    throw new PgError(SqlState.InvalidTextRepresentation, `invalid JSON number: ${lexeme}`);
   }
 
   const scale = Math.max(0, fracDigits.length - exponent);

@@ -64,22 +64,35 @@ export function sortObject(map: ReadonlyMap<string, JsonValue>): JsonObject {
  * winning. Input already in order (as jsonb text always is) is not sorted again.
  */
 export function objectFromPairs(keys: readonly string[], values: readonly JsonValue[]): JsonObject {
-  const n = keys.length;
-  const lengths = keys.map(utf8Length);
-  const before = (i: number, j: number): number => {
-    const dl = (lengths[i] ?? 0) - (lengths[j] ?? 0);
-    return dl !== 0 ? dl : compareCodePoints(keys[i] ?? '', keys[j] ?? '');
-  };
-  let ordered = true;
-  for (let i = 1; i < n && ordered; i++) ordered = before(i - 1, i) < 0;
-  const result = new Map<string, JsonValue>();
-  if (ordered) {
-    for (let i = 0; i < n; i++) result.set(keys[i] ?? '', values[i] ?? null);
-    return result;
+  let previousKey = '';
+  let previousLength = -1;
+  for (const key of keys) {
+    const length = utf8Length(key);
+    if (
+      length < previousLength ||
+      (length === previousLength && compareCodePoints(previousKey, key) >= 0)
+    ) {
+      return sortedObject(keys, values);
+    }
+    previousKey = key;
+    previousLength = length;
   }
+  const result = new Map<string, JsonValue>();
+  for (let i = 0; i < keys.length; i++) result.set(keys[i] ?? '', values[i] ?? null);
+  return result;
+}
+
+function sortedObject(keys: readonly string[], values: readonly JsonValue[]): JsonObject {
+  const lengths = keys.map(utf8Length);
   // A stable sort keeps duplicates in input order, so the last of each run is the one kept.
-  const order = Array.from({ length: n }, (_, i) => i).sort(before);
-  for (let k = 0; k < n; k++) {
+  const order = keys
+    .map((_, i) => i)
+    .sort((i, j) => {
+      const dl = (lengths[i] ?? 0) - (lengths[j] ?? 0);
+      return dl !== 0 ? dl : compareCodePoints(keys[i] ?? '', keys[j] ?? '');
+    });
+  const result = new Map<string, JsonValue>();
+  for (let k = 0; k < order.length; k++) {
     const i = order[k] ?? 0;
     const next = order[k + 1];
     if (next !== undefined && keys[next] === keys[i]) continue;

@@ -8,7 +8,7 @@ import { parseJson } from '../jsonb/parse-json.js';
  * Documents already parsed for the row being evaluated, handed over by the kernel from its
  * per-vector cache (arrow/document-cache.ts): a ScalarFn receives Values (JSON text), so the
  * kernel "primes" the parsed form of exactly the strings it passes, and jsonArg finds them
- * by identity instead of parsing again.
+ * there instead of parsing again (comparing a string with itself takes constant time).
  */
 const primedTexts: string[] = [];
 const primedValues: JsonValue[] = [];
