@@ -1,3 +1,5 @@
+import type { Vector } from 'apache-arrow';
+import { vectorValue } from '../udf/kernel.js';
 import type { DocFusionFunction, ScalarFn, Value } from '../udf/function.js';
 
 export type CompareOp = '=' | '<>' | '<' | '<=' | '>' | '>=';
@@ -21,32 +23,45 @@ export type Expr =
 /** Reads the value of a pushed column in a row. */
 export type ColumnReader = (index: number, row: number) => Value;
 
-/** Evaluate `expr` for one row (SQL three-valued logic; NULL is null). */
-export function evaluate(expr: Expr, row: number, column: ColumnReader): Value {
+/** Calls already evaluated over the whole batch by their Arrow kernels. */
+export type KernelResults = ReadonlyMap<Expr, Vector>;
+
+/**
+ * Evaluate `expr` for one row (SQL three-valued logic; NULL is null). A call whose kernel ran
+ * over the batch is read from `kernels`.
+ */
+export function evaluate(
+  expr: Expr,
+  row: number,
+  column: ColumnReader,
+  kernels?: KernelResults,
+): Value {
   switch (expr.kind) {
     case 'column':
       return column(expr.index, row);
     case 'const':
       return expr.value;
     case 'call': {
+      const computed = kernels?.get(expr);
+      if (computed !== undefined) return vectorValue(computed, row);
       const args: Value[] = [];
       for (const arg of expr.args) {
-        const value = evaluate(arg, row, column);
+        const value = evaluate(arg, row, column, kernels);
         if (value === null) return null; // every DocFusion function is strict
         args.push(value);
       }
       return expr.scalar(args);
     }
     case 'compare': {
-      const left = evaluate(expr.left, row, column);
-      const right = evaluate(expr.right, row, column);
+      const left = evaluate(expr.left, row, column, kernels);
+      const right = evaluate(expr.right, row, column, kernels);
       if (left === null || right === null) return null;
       return holds(expr.op, compareValues(left, right));
     }
     case 'bool': {
       let sawNull = false;
       for (const arg of expr.args) {
-        const value = evaluate(arg, row, column);
+        const value = evaluate(arg, row, column, kernels);
         if (value === null) sawNull = true;
         else if (expr.op === 'and' && value === false) return false;
         else if (expr.op === 'or' && value === true) return true;
@@ -54,13 +69,34 @@ export function evaluate(expr: Expr, row: number, column: ColumnReader): Value {
       return sawNull ? null : expr.op === 'and';
     }
     case 'not': {
-      const value = evaluate(expr.arg, row, column);
+      const value = evaluate(expr.arg, row, column, kernels);
       return value === null ? null : value !== true;
     }
     case 'nulltest': {
-      const value = evaluate(expr.arg, row, column);
+      const value = evaluate(expr.arg, row, column, kernels);
       return (value === null) === expr.isNull;
     }
+  }
+}
+
+/** Every node of an expression, parents before children. */
+export function forEachExpr(expr: Expr, visit: (node: Expr) => void): void {
+  visit(expr);
+  switch (expr.kind) {
+    case 'call':
+    case 'bool':
+      for (const arg of expr.args) forEachExpr(arg, visit);
+      break;
+    case 'compare':
+      forEachExpr(expr.left, visit);
+      forEachExpr(expr.right, visit);
+      break;
+    case 'not':
+    case 'nulltest':
+      forEachExpr(expr.arg, visit);
+      break;
+    default:
+      break;
   }
 }
 

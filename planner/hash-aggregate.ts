@@ -1,6 +1,6 @@
 import type { Value } from '../udf/function.js';
 import type { AggregateCall, AggregatePlan } from './aggregate-plan.js';
-import { compareValues, evaluate, type ColumnReader } from './expr.js';
+import { compareValues, evaluate, type ColumnReader, type KernelResults } from './expr.js';
 import { arrayTypeOf, encodeText, OID } from './wire-values.js';
 
 const INTEGER_TYPES = new Set<number>([OID.int2, OID.int4]);
@@ -38,8 +38,8 @@ export class HashAggregate {
     private readonly argTypes: readonly number[],
   ) {}
 
-  add(row: number, column: ColumnReader): void {
-    const keys = this.plan.keys.map((key) => evaluate(key, row, column));
+  add(row: number, column: ColumnReader, kernels?: KernelResults): void {
+    const keys = this.plan.keys.map((key) => evaluate(key, row, column, kernels));
     const id = keys.map(serialize).join('\u0000');
     let group = this.groups.get(id);
     if (group === undefined) {
@@ -49,7 +49,7 @@ export class HashAggregate {
     this.plan.aggregates.forEach((call, i) => {
       const acc = group.accumulators[i];
       if (acc === undefined) return;
-      const value = call.arg === undefined ? true : evaluate(call.arg, row, column);
+      const value = call.arg === undefined ? true : evaluate(call.arg, row, column, kernels);
       accumulate(call, acc, value);
     });
   }

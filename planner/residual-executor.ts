@@ -2,7 +2,17 @@ import * as be from '../protocol/backend-encoders.js';
 import { decodeRowDescription, type DecodedField } from '../protocol/backend-decoders.js';
 import { BackendCode } from '../protocol/message-codes.js';
 import type { Value } from '../udf/function.js';
-import { compareValues, evaluate, type ColumnReader, type Expr } from './expr.js';
+import type { Vector } from 'apache-arrow';
+import type { KernelArg } from '../udf/function.js';
+import { evaluateKernel } from '../udf/kernel.js';
+import {
+  compareValues,
+  evaluate,
+  forEachExpr,
+  type ColumnReader,
+  type Expr,
+  type KernelResults,
+} from './expr.js';
 import { HashAggregate } from './hash-aggregate.js';
 import type { ResidualPlan, SortKey } from './residual-plan.js';
 import { RowBatch } from './row-batch.js';
@@ -226,11 +236,13 @@ export class ResidualExecutor {
     };
     const out: Buffer[] = [];
     const widths = this.widths();
+    const kernels = this.runKernels(batch);
+    const filters = this.plan.filters;
     for (let row = 0; row < rows.length; row++) {
-      if (!this.plan.filters.every((f) => evaluate(f, row, column) === true)) continue;
+      if (!filters.every((f) => evaluate(f, row, column, kernels) === true)) continue;
       this.stats.rowsAfterFilter++;
       if (this.aggregate) {
-        this.aggregate.add(row, column);
+        this.aggregate.add(row, column, kernels);
         continue;
       }
       const values: (Buffer | null)[] = [];
@@ -239,7 +251,7 @@ export class ResidualExecutor {
       let pushed = 0;
       this.plan.outputs.forEach((output, i) => {
         if (output.kind === 'computed') {
-          const value = evaluate(output.expr, row, column);
+          const value = evaluate(output.expr, row, column, kernels);
           outputValues.push(value);
           values.push(this.encode(i, value, values.length));
           return;
@@ -247,11 +259,44 @@ export class ResidualExecutor {
         outputValues.push(null);
         for (let k = 0; k < (widths[i] ?? 0); k++) values.push(batch.raw(row, pushed++));
       });
-      const emitted = this.accept(values, outputValues, row, column);
+      const emitted = this.accept(values, outputValues, row, column, kernels);
       if (emitted) out.push(emitted);
     }
     this.stats.batchMs += performance.now() - started;
     return out;
+  }
+
+  /**
+   * DocFusion calls over batch columns and constants, run as Arrow kernels over the whole batch
+   * (documents parsed once per column): the filter's always; the rest only when no filter drops
+   * rows first (then they run row by row, for the rows that pass).
+   */
+  private runKernels(batch: RowBatch): Map<Expr, Vector> {
+    const kernels = new Map<Expr, Vector>();
+    const roots: Expr[] = [...this.plan.filters];
+    if (roots.length === 0) {
+      for (const output of this.plan.outputs)
+        if (output.kind === 'computed') roots.push(output.expr);
+      const aggregate = this.plan.aggregate;
+      if (aggregate) {
+        roots.push(...aggregate.keys);
+        for (const call of aggregate.aggregates) if (call.arg) roots.push(call.arg);
+      }
+    }
+    for (const root of roots) {
+      forEachExpr(root, (expr) => {
+        if (expr.kind !== 'call' || kernels.has(expr)) return;
+        const args: KernelArg[] = [];
+        for (const arg of expr.args) {
+          if (arg.kind === 'const') args.push({ kind: 'constant', value: arg.value });
+          else if (arg.kind === 'column')
+            args.push({ kind: 'vector', vector: batch.vector(this.at(arg.index)) });
+          else return;
+        }
+        kernels.set(expr, evaluateKernel(expr.fn, expr.scalar, args, batch.length));
+      });
+    }
+    return kernels;
   }
 
   /** DISTINCT, then sort (kept for the end) or OFFSET/LIMIT and out. */
@@ -260,6 +305,7 @@ export class ResidualExecutor {
     outputValues: readonly Value[],
     row: number,
     column: ColumnReader,
+    kernels?: KernelResults,
   ): Buffer | undefined {
     if (this.plan.distinct) {
       const key = values
@@ -269,7 +315,7 @@ export class ResidualExecutor {
       this.seen.add(key);
     }
     if (this.plan.sort.length > 0) {
-      const keys = this.plan.sort.map((k) => sortValue(k, row, column, outputValues));
+      const keys = this.plan.sort.map((k) => sortValue(k, row, column, outputValues, kernels));
       this.stats.sorted++;
       this.sorted.add({ row: values, keys });
       return undefined;
@@ -336,9 +382,10 @@ function sortValue(
   row: number,
   column: ColumnReader,
   outputs: readonly Value[],
+  kernels?: KernelResults,
 ): Value {
   if (key.expr.kind === 'output') return outputs[key.expr.index] ?? null;
-  return evaluate(key.expr, row, column);
+  return evaluate(key.expr, row, column, kernels);
 }
 
 /** ORDER BY: each key ascending or descending, NULLs first or last as asked. */

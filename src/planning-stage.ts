@@ -51,9 +51,9 @@ export class PlanningStage {
   constructor(
     private readonly owner: StageOwner,
     private readonly service: PlanService,
-    pushdown: boolean,
+    private readonly defaultPushdown: boolean,
   ) {
-    this.pushdown = pushdown;
+    this.pushdown = defaultPushdown;
   }
 
   fromClient(frames: Frame[], chunk: Buffer): void {
@@ -121,6 +121,17 @@ export class PlanningStage {
     if (frame.type === FrontendCode.Query) {
       const local = this.localCommand(frame.body);
       if (local !== undefined) return local(frame);
+    } else if (frame.type === FrontendCode.Parse && mentionsSetting(frame.body)) {
+      // Extended protocol (postgres.js, JDBC): the setting takes effect when the statement is
+      // parsed, and Postgres keeps it too (as a placeholder setting), so SHOW agrees.
+      const sql = decodeParse(frame.body).sql;
+      const set = SET_PUSHDOWN.exec(sql);
+      if (set || RESET_PUSHDOWN.test(sql)) {
+        const value = set?.[1]?.toLowerCase() ?? 'default';
+        this.pushdown =
+          value === 'default' ? this.defaultPushdown : value === 'on' || value === 'true';
+        return { frame };
+      }
     }
     if (frame.type !== FrontendCode.Query && frame.type !== FrontendCode.Parse) {
       return this.residual.decide(frame) ?? { frame };
@@ -160,7 +171,8 @@ export class PlanningStage {
         this.residual.forget(frame);
         return { frame: replaced(frame, plan.sql) };
       case 'explain':
-        if (plan.analyze !== undefined && frame.type === FrontendCode.Query) {
+        if (parse !== undefined) return this.residual.explain(parse, plan.sql, plan.lines);
+        if (plan.analyze !== undefined) {
           // The pushed query runs once through the proxy's operators (for their rows and time),
           // then once under Postgres's EXPLAIN ANALYZE.
           return {
@@ -207,7 +219,8 @@ export class PlanningStage {
     if (set || RESET_PUSHDOWN.test(sql)) {
       const value = set?.[1]?.toLowerCase() ?? 'default';
       return (frame) => {
-        this.pushdown = value !== 'off' && value !== 'false';
+        this.pushdown =
+          value === 'default' ? this.defaultPushdown : value === 'on' || value === 'true';
         return answer(frame, 'query', Buffer.concat([be.commandComplete('SET'), status()]));
       };
     }

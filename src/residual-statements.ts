@@ -8,7 +8,8 @@ import {
   decodeParse,
   type ParseMessage,
 } from '../protocol/frontend-decoders.js';
-import { FrontendCode } from '../protocol/message-codes.js';
+import * as be from '../protocol/backend-encoders.js';
+import { BackendCode, FrontendCode } from '../protocol/message-codes.js';
 import {
   CursorContinuation,
   ResidualExecutor,
@@ -17,7 +18,8 @@ import {
 } from '../planner/residual-executor.js';
 import type { ResidualPlan } from '../planner/residual-plan.js';
 import type { Decision } from './planning-stage.js';
-import { frameOf } from './frame-of.js';
+import { frameOf, rawFrame } from './frame-of.js';
+import type { ReplyTransform } from './response-tracker.js';
 
 interface Portal {
   readonly plan: ResidualPlan;
@@ -36,9 +38,24 @@ interface Portal {
 export class ResidualStatements {
   private readonly statements = new Map<string, ResidualPlan>();
   private readonly portals = new Map<string, Portal>();
+  /** EXPLAIN statements and portals: the DocFusion plan lines go before Postgres's rows. */
+  private readonly explains = new Map<string, readonly string[]>();
+  private readonly explainPortals = new Map<string, readonly string[]>();
 
   get active(): boolean {
-    return this.statements.size > 0 || this.portals.size > 0;
+    return (
+      this.statements.size > 0 ||
+      this.portals.size > 0 ||
+      this.explains.size > 0 ||
+      this.explainPortals.size > 0
+    );
+  }
+
+  /** A Parse of EXPLAIN of a planned statement. */
+  explain(parse: ParseMessage, sql: string, lines: readonly string[]): Decision {
+    this.statements.delete(parse.name);
+    this.explains.set(parse.name, lines);
+    return { frame: frameOf(fe.parse(parse.name, sql, parse.paramTypes)) };
   }
 
   /** A plan for a Query or Parse. */
@@ -62,9 +79,13 @@ export class ResidualStatements {
     if (frame.type === FrontendCode.Query) {
       this.statements.delete('');
       this.portals.delete('');
+      this.explains.delete('');
+      this.explainPortals.delete('');
       return;
     }
-    this.statements.delete(decodeParse(frame.body).name);
+    const name = decodeParse(frame.body).name;
+    this.statements.delete(name);
+    this.explains.delete(name);
   }
 
   /** Bind, Describe, Execute and Close of residual statements and portals. */
@@ -73,6 +94,9 @@ export class ResidualStatements {
       case FrontendCode.Bind: {
         const bind = decodeBind(frame.body);
         const plan = this.statements.get(bind.statement);
+        const lines = this.explains.get(bind.statement);
+        if (lines !== undefined) this.explainPortals.set(bind.portal, lines);
+        else this.explainPortals.delete(bind.portal);
         if (plan === undefined) {
           this.portals.delete(bind.portal);
           return undefined;
@@ -101,6 +125,11 @@ export class ResidualStatements {
       }
       case FrontendCode.Execute: {
         const execute = decodeExecute(frame.body);
+        const lines = this.explainPortals.get(execute.portal);
+        if (lines !== undefined) {
+          this.explainPortals.delete(execute.portal);
+          return { frame, action: { kind: 'transform', transform: rowsFirst(lines) } };
+        }
         const portal = this.portals.get(execute.portal);
         if (portal === undefined) return undefined;
         if (portal.cursor !== undefined) {
@@ -140,14 +169,34 @@ export class ResidualStatements {
       }
       case FrontendCode.Close: {
         const close = decodeClose(frame.body);
-        if (close.target === 'S') this.statements.delete(close.name);
-        else this.portals.delete(close.name);
+        if (close.target === 'S') {
+          this.statements.delete(close.name);
+          this.explains.delete(close.name);
+        } else {
+          this.portals.delete(close.name);
+          this.explainPortals.delete(close.name);
+        }
         return undefined;
       }
       default:
         return undefined;
     }
   }
+}
+
+/** Execute of an EXPLAIN portal: the DocFusion plan lines before Postgres's plan rows. */
+function rowsFirst(lines: readonly string[]): ReplyTransform {
+  let sent = false;
+  return {
+    onFrame(type, body) {
+      const frame = rawFrame(type, body);
+      if (sent || (type !== BackendCode.DataRow && type !== BackendCode.CommandComplete)) {
+        return [frame];
+      }
+      sent = true;
+      return [...lines.map((line) => be.dataRow([line])), frame];
+    },
+  };
 }
 
 /**

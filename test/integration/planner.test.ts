@@ -287,6 +287,20 @@ describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
         `SELECT doc->>'kind' AS k, count(*)::int AS c FROM pl_docs WHERE doc @> '{"nested": {"flag": true}}' GROUP BY 1 ORDER BY 1`,
       );
       expect(kinds.map((r) => ({ ...r }))).toEqual(want.rows);
+      await sql`SET docfusion.pushdown = off`;
+      const offRows =
+        await sql`SELECT id FROM pl_docs WHERE json_schema_valid(doc, ${sql.json({ required: ['extra'] })}) AND json_get_int(doc, ${'n'}) = ${5} ORDER BY id`;
+      const wantOff = await direct.query(
+        `SELECT id FROM pl_docs WHERE doc ? 'extra' AND doc->'n' = '5' ORDER BY id`,
+      );
+      expect(offRows.map((r) => ({ ...r }))).toEqual(wantOff.rows);
+      expect(offRows.length).toBeGreaterThan(0);
+      const explained =
+        await sql`EXPLAIN SELECT id FROM pl_docs WHERE json_contains(doc, ${sql.json({ kind: 'a' })})`;
+      expect(explained.map((r) => String(r['QUERY PLAN'])).join('\n')).toContain(
+        'evaluated partly in the proxy',
+      );
+      await sql`RESET docfusion.pushdown`;
       const inTx = await sql.begin(async (tx) => {
         await tx`INSERT INTO pl_docs VALUES (999998, '{"kind": "pjs"}', NULL, NULL)`;
         return tx`SELECT id FROM pl_docs WHERE json_extract_path(doc, ${'kind'}) = ${'pjs'}`;
