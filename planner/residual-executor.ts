@@ -1,6 +1,7 @@
 import * as be from '../protocol/backend-encoders.js';
 import { decodeRowDescription, type DecodedField } from '../protocol/backend-decoders.js';
 import { BackendCode } from '../protocol/message-codes.js';
+import { PgError } from '../protocol/pg-error.js';
 import type { Value } from '../udf/function.js';
 import type { Vector } from 'apache-arrow';
 import type { KernelArg } from '../udf/function.js';
@@ -105,7 +106,28 @@ export class ResidualExecutor {
     this.sorted = new TopN((a, b) => compareKeys(plan.sort, a.keys, b.keys), keep);
   }
 
+  /**
+   * An error while evaluating (a bad `$n` pattern, a document nested too deep) ends the
+   * statement with an ErrorResponse in place of its remaining rows, as a failing Postgres
+   * statement would; only this statement is affected.
+   */
   onFrame(type: number, body: Buffer): Buffer[] {
+    if (this.failed) return [];
+    try {
+      return this.step(type, body);
+    } catch (error) {
+      this.failed = true;
+      const pgError =
+        error instanceof PgError
+          ? error
+          : new PgError('XX000', 'internal error while DocFusion evaluated the statement');
+      return [be.errorFromPgError(pgError)];
+    }
+  }
+
+  private failed = false;
+
+  private step(type: number, body: Buffer): Buffer[] {
     switch (type) {
       case BackendCode.RowDescription: {
         this.state.fields = decodeRowDescription(body);

@@ -403,6 +403,16 @@ describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
       `SELECT id FROM pl_docs WHERE json_schema_valid(doc, '{"type": "object"}') UNION SELECT 1`,
     );
     expect(unsupported.code).toBe('0A000');
+    await client.query('SET docfusion.pushdown = off');
+    const badParam = await client
+      .query(`SELECT id FROM pl_docs WHERE json_multi_contains(doc, $1)`, ['[1]'])
+      .catch((error: unknown) => error as { code?: string });
+    expect((badParam as { code?: string }).code).toBe('22023');
+    await client.query('RESET docfusion.pushdown');
+    const pushedBadParam = await client
+      .query(`SELECT id FROM pl_docs WHERE json_multi_contains(doc, $1)`, ['[1]'])
+      .catch((error: unknown) => error as { code?: string });
+    expect((pushedBadParam as { code?: string }).code).toBe('22023');
     await client.query('BEGIN');
     const inTx = await fail(`SELECT json_contains(doc) FROM pl_docs`);
     expect(inTx.code).toBe('42883');
