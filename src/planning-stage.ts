@@ -7,6 +7,7 @@ import { BackendCode, FrontendCode, TransactionStatus } from '../protocol/messag
 import { PgError } from '../protocol/pg-error.js';
 import type { Plan } from '../planner/planner.js';
 import { errorsTotal, sqlstateClass } from './metrics.js';
+import { mentionsDocfusion } from './router.js';
 import type { PlanService } from './plan-service.js';
 import type { ReplyTransform } from './response-tracker.js';
 import type { FrameAction, FrameActions, UpstreamLink } from './upstream-link.js';
@@ -69,7 +70,7 @@ export class PlanningStage {
     switch (frame.type) {
       case FrontendCode.Query:
       case FrontendCode.Parse:
-        return this.service.mayPlan(frame.body) || mentionsSetting(frame.body) || isDdl(frame.body);
+        return this.service.mayPlan(frame.body) || mentionsDocfusion(frame.body) || isDdl(frame);
       case FrontendCode.Bind:
       case FrontendCode.Describe:
       case FrontendCode.Execute:
@@ -121,7 +122,7 @@ export class PlanningStage {
     if (frame.type === FrontendCode.Query) {
       const local = this.localCommand(frame.body);
       if (local !== undefined) return local(frame);
-    } else if (frame.type === FrontendCode.Parse && mentionsSetting(frame.body)) {
+    } else if (frame.type === FrontendCode.Parse && mentionsDocfusion(frame.body)) {
       // Extended protocol (postgres.js, JDBC): the setting takes effect when the statement is
       // parsed, and Postgres keeps it too (as a placeholder setting), so SHOW agrees.
       const sql = decodeParse(frame.body).sql;
@@ -136,7 +137,7 @@ export class PlanningStage {
     if (frame.type !== FrontendCode.Query && frame.type !== FrontendCode.Parse) {
       return this.residual.decide(frame) ?? { frame };
     }
-    if (isDdl(frame.body)) this.service.invalidate();
+    if (isDdl(frame)) this.service.invalidate();
     const text = sqlOf(frame);
     if (!this.service.mayPlan(text.sql)) {
       this.residual.forget(frame);
@@ -211,7 +212,7 @@ export class PlanningStage {
 
   /** SET / RESET / SHOW docfusion.pushdown, answered by the proxy. */
   private localCommand(body: Buffer): ((frame: Frame) => Decision) | undefined {
-    if (!mentionsSetting(body)) return undefined;
+    if (!mentionsDocfusion(body)) return undefined;
     const sql = body.toString('utf8', 0, Math.max(0, body.length - 1));
     const status = (): Buffer =>
       be.readyForQuery(this.owner.link?.txStatus ?? TransactionStatus.Idle);
@@ -278,17 +279,16 @@ function replaced(frame: Frame, sql: string): Frame {
   return frameOf(fe.parse(parse.name, sql, parse.paramTypes));
 }
 
-const NEEDLE = Buffer.from('docfusion.pushdown');
-
-function mentionsSetting(body: Buffer): boolean {
-  return body.length < 200 && body.toString('latin1').toLowerCase().includes(NEEDLE.toString());
-}
-
-function isDdl(body: Buffer): boolean {
-  const first = body[0] ?? 0;
-  // Cheap first-letter test before the regex: c, a, d, t (any case) or whitespace.
-  if (!'cadtCADT \t\n\r'.includes(String.fromCharCode(first))) return false;
-  return DDL.test(body.toString('latin1', 0, Math.min(body.length, 64)));
+/** CREATE, ALTER, DROP, TRUNCATE or COMMENT: column types may change. */
+function isDdl(frame: Frame): boolean {
+  const body = frame.body;
+  const start = frame.type === FrontendCode.Parse ? body.indexOf(0) + 1 : 0;
+  let i = start;
+  while (i < body.length && (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x09)) i++;
+  const first = body[i] ?? 0;
+  // A first-letter test before the regex: most statements are SELECT, INSERT, UPDATE, BEGIN…
+  if (!'cadtCADT'.includes(String.fromCharCode(first))) return false;
+  return DDL.test(body.toString('latin1', i, Math.min(body.length, i + 64)));
 }
 
 /** Postgres raises `error` itself (the way to abort a transaction block with it). */

@@ -1168,6 +1168,7 @@ admin: {users: [ops, "with space"]}
       'pool_users',
       'timeouts',
       'admin',
+      'planner',
       'shutdown',
       'log',
       'tracing',
