@@ -170,7 +170,7 @@ export class PlanningStage {
         return { frame };
       case 'rewrite':
         this.residual.forget(frame);
-        return { frame: replaced(frame, plan.sql) };
+        return { frame: replaced(frame, plan.sql), action: PLANNED };
       case 'explain':
         if (parse !== undefined) return this.residual.explain(parse, plan.sql, plan.lines);
         if (plan.analyze !== undefined) {
@@ -255,6 +255,7 @@ interface StatementText {
 }
 
 const NO_TYPES: readonly number[] = [];
+const PLANNED: FrameAction = { kind: 'planned' };
 
 function sqlOf(frame: Frame): StatementText {
   const body = frame.body;

@@ -55,7 +55,10 @@ export class ResidualStatements {
   explain(parse: ParseMessage, sql: string, lines: readonly string[]): Decision {
     this.statements.delete(parse.name);
     this.explains.set(parse.name, lines);
-    return { frame: frameOf(fe.parse(parse.name, sql, parse.paramTypes)) };
+    return {
+      frame: frameOf(fe.parse(parse.name, sql, parse.paramTypes)),
+      action: { kind: 'planned' },
+    };
   }
 
   /** A plan for a Query or Parse. */
@@ -70,7 +73,10 @@ export class ResidualStatements {
       };
     }
     this.statements.set(parse.name, plan);
-    return { frame: frameOf(fe.parse(parse.name, plan.pushedSql, parse.paramTypes)) };
+    return {
+      frame: frameOf(fe.parse(parse.name, plan.pushedSql, parse.paramTypes)),
+      action: { kind: 'planned' },
+    };
   }
 
   /** A Query or Parse that is not residual replaces the unnamed (or same-named) statement. */

@@ -65,7 +65,9 @@ const NO_BODY = Buffer.alloc(0);
  */
 export type FrameAction =
   | { readonly kind: 'answer'; readonly expect: Expectation; readonly bytes: Buffer }
-  | { readonly kind: 'transform'; readonly transform: ReplyTransform };
+  | { readonly kind: 'transform'; readonly transform: ReplyTransform }
+  /** Rewritten by the planner (pushed-down SQL): relayed as usual, metered as `planned`. */
+  | { readonly kind: 'planned' };
 
 export type FrameActions = Map<Frame, FrameAction>;
 
@@ -111,6 +113,8 @@ export class UpstreamLink {
   private levels: { name: string | undefined; effects: SessionEffect[] }[] | undefined;
   private lastTag = '';
   private openBatch = false;
+  /** The open extended-protocol batch parses a statement the planner rewrote. */
+  private batchPlanned = false;
   /** Parse bodies by statement name ('' = unnamed), for the slow-statement log. */
   private readonly parsedSql = new Map<string, Buffer>();
   /** Session effects of the unnamed statement, applied when a portal of it is executed. */
@@ -350,7 +354,8 @@ export class UpstreamLink {
           this.emit(this.tracker.push({ expect: action.expect, synthetic: action.bytes }));
           continue;
         }
-        this.tracker.nextTransform = action.transform;
+        if (action.kind === 'transform') this.tracker.nextTransform = action.transform;
+        if (type === FrontendCode.Parse) this.batchPlanned = true;
       }
       if (EXTENDED.has(type)) this.openBatch = true;
       switch (type) {
@@ -362,7 +367,10 @@ export class UpstreamLink {
             this.emit(this.tracker.push({ expect: 'query', synthetic: local }));
             continue;
           }
-          this.owner.meter.begin('passthrough', { body: frame.body, parse: false });
+          this.owner.meter.begin(action === undefined ? 'passthrough' : 'planned', {
+            body: frame.body,
+            parse: false,
+          });
           if (!transactionMode) {
             this.tracker.push(SLOT.query);
             break;
@@ -393,7 +401,10 @@ export class UpstreamLink {
         }
         case FrontendCode.Sync:
           this.openBatch = false;
-          if (!this.tracker.inCopyIn) this.owner.meter.begin('passthrough', this.boundSql);
+          if (!this.tracker.inCopyIn) {
+            this.owner.meter.begin(this.batchPlanned ? 'planned' : 'passthrough', this.boundSql);
+          }
+          this.batchPlanned = false;
           this.boundSql = undefined;
           this.tracker.push(SLOT.sync);
           break;

@@ -364,6 +364,21 @@ describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
     }
   });
 
+  test('planned statements are metered under route="planned"', async () => {
+    await client.query(`SELECT id FROM pl_docs WHERE json_contains(doc, '{"kind": "a"}') LIMIT 1`);
+    await client.query({ text: `SELECT json_exists(doc, $1) FROM pl_docs LIMIT 1`, values: ['n'] });
+    const metrics = await (
+      await fetch(`http://127.0.0.1:${String(proxy.httpPort)}/metrics`)
+    ).text();
+    const planned = metrics
+      .split('\n')
+      .filter((line) =>
+        line.startsWith('docfusion_statement_duration_seconds_count{route="planned"'),
+      )
+      .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+    expect(planned).toBeGreaterThanOrEqual(2);
+  });
+
   test("Postgres's own json_extract_path keeps its meaning on json", async () => {
     const got = await client.query(
       `SELECT json_extract_path(jdoc, 'nested', 'deep') AS j FROM pl_docs WHERE id = 1`,
