@@ -1,10 +1,11 @@
+import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Frame } from '../protocol/frame-reader.js';
 import * as be from '../protocol/backend-encoders.js';
 import * as fe from '../protocol/frontend-encoders.js';
 import { decodeParse } from '../protocol/frontend-decoders.js';
 import { BackendCode, FrontendCode, TransactionStatus } from '../protocol/message-codes.js';
-import { PgError } from '../protocol/pg-error.js';
+import { PgError, SqlState } from '../protocol/pg-error.js';
 import type { Plan } from '../planner/planner.js';
 import { errorsTotal, sqlstateClass } from './metrics.js';
 import { mentionsDocfusion } from './router.js';
@@ -153,8 +154,18 @@ export class PlanningStage {
       const plan = await this.service.plan(this.owner.endpoint, text.sql, this.options(text));
       return this.apply(frame, plan);
     } catch (error) {
-      if (!(error instanceof PgError)) throw error;
-      return this.refuse(frame, error);
+      if (error instanceof PgError) return this.refuse(frame, error);
+      // The catalog could not be read (upstream down, permissions): this statement fails,
+      // the session goes on.
+      this.owner.log.warn({ err: error }, 'DocFusion planner could not read the upstream catalog');
+      const failure =
+        error instanceof pg.DatabaseError && error.code !== undefined
+          ? new PgError(error.code, `DocFusion could not read column types: ${error.message}`)
+          : new PgError(
+              SqlState.ConnectionFailure,
+              'DocFusion could not reach the upstream Postgres to read column types',
+            );
+      return this.refuse(frame, failure);
     }
   }
 
