@@ -136,7 +136,7 @@ export class PlanningStage {
       }
     }
     if (frame.type !== FrontendCode.Query && frame.type !== FrontendCode.Parse) {
-      return this.residual.decide(frame) ?? { frame };
+      return (this.residual.active ? this.residual.decide(frame) : undefined) ?? { frame };
     }
     if (isDdl(frame)) this.service.invalidate();
     const text = sqlOf(frame);
