@@ -61,9 +61,11 @@ export class QueryAbortedError extends Error {
 /** A PgError with every field of Postgres's ErrorResponse that a client may see. */
 export function pgErrorFrom(fields: ErrorFieldMap): PgError {
   const position = fields.get('P');
+  const detail = fields.get('D');
+  const hint = fields.get('H');
   return new PgError(fields.code, fields.message, {
-    ...(fields.get('D') === undefined ? {} : { detail: fields.get('D') }),
-    ...(fields.get('H') === undefined ? {} : { hint: fields.get('H') }),
+    ...(detail === undefined ? {} : { detail }),
+    ...(hint === undefined ? {} : { hint }),
     ...(position === undefined ? {} : { position: Number(position) }),
   });
 }
