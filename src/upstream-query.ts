@@ -193,7 +193,8 @@ function converse(
         case BackendCode.DataRow: {
           if (aborted || failure) return;
           const sink = statements[index]?.sink;
-          if (sink?.row && sink.row(decodeDataRow(frame.body)) === false && sink.drained) {
+          const wanted = sink?.row?.(decodeDataRow(frame.body));
+          if (wanted === false && sink?.drained) {
             if (!paused) {
               paused = true;
               connection.pause();
