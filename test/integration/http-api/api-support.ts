@@ -3,6 +3,8 @@ import type { ApiConfig, ApiKeyConfig } from '../../../src/config-types.js';
 import { defaultConfig } from '../../../src/config.js';
 import { hashApiKey } from '../../../src/http-api/auth.js';
 import { startProxy, type TestProxy } from '../../support/proxy.js';
+import { DocFusionClient } from '../../../sdk/client.js';
+import { OpenApiCheck } from './openapi-check.js';
 
 export interface ApiTestKey {
   readonly name: string;
@@ -14,6 +16,10 @@ export interface ApiProxy {
   readonly baseUrl: string;
   /** Keys by name: admin, writer, reader, plus any extra ones asked for. */
   readonly keys: Readonly<Record<string, string>>;
+  /** Validates every response against /openapi.json (see openapi-check.ts). */
+  readonly openapi: OpenApiCheck;
+  /** An SDK client with the named key (or none), checked against the OpenAPI document. */
+  client(key?: string): DocFusionClient;
   stop(): Promise<void>;
 }
 
@@ -47,10 +53,19 @@ export async function startApiProxy(
   const proxy = await startProxy({
     api: { ...base, ...options.api, keys: [...configured, ...(options.api?.keys ?? [])] },
   });
+  const baseUrl = `http://127.0.0.1:${proxy.httpPort}`;
+  const openapi = await OpenApiCheck.load(baseUrl);
   return {
     proxy,
-    baseUrl: `http://127.0.0.1:${proxy.httpPort}`,
+    baseUrl,
     keys,
+    openapi,
+    client: (key) =>
+      new DocFusionClient({
+        baseUrl,
+        fetch: openapi.fetch,
+        ...(key === undefined ? {} : { token: keys[key] ?? key }),
+      }),
     stop: () => proxy.stop(),
   };
 }
