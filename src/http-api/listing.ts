@@ -61,7 +61,7 @@ export async function listDocuments(
   const sortSpec = request.sort ?? '';
   const descending = sortSpec.startsWith('-');
   const sortPath =
-    sortSpec === '' ? null : jsonPath(sortSpec.replace(/^-/, ''), 'querystring.sort');
+    request.sort === undefined ? null : jsonPath(sortSpec.replace(/^-/, ''), 'querystring.sort');
   const key =
     sortPath === null
       ? null
