@@ -12,7 +12,7 @@ import {
   RecordBatchStreamWriter,
   Schema,
   Struct,
-  TimestampMicrosecond,
+  TimestampMillisecond,
   Utf8,
   type Builder,
   type DataType,
@@ -47,16 +47,19 @@ function codecFor(oid: number): ColumnCodec {
     case PgType.date:
       return { type: new DateDay(), decode: (text) => Date.parse(`${text}T00:00:00Z`) };
     case PgType.timestamp:
-      return { type: new TimestampMicrosecond(), decode: (text) => timestampMicros(`${text}Z`) };
+      return { type: new TimestampMillisecond(), decode: (text) => timestampMillis(`${text}Z`) };
     case PgType.timestamptz:
-      return { type: new TimestampMicrosecond('UTC'), decode: (text) => timestampMicros(text) };
+      return { type: new TimestampMillisecond('UTC'), decode: (text) => timestampMillis(text) };
     default:
       return asText;
   }
 }
 
-/** `2024-05-01 10:00:00.123456+02` (DateStyle ISO) → microseconds since the epoch, as bigint. */
-function timestampMicros(text: string): bigint {
+/**
+ * `2024-05-01 10:00:00.123456+02` (DateStyle ISO) → milliseconds since the epoch (apache-arrow's
+ * builders take timestamps as millisecond numbers; microseconds are truncated).
+ */
+function timestampMillis(text: string): number {
   const match =
     /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d(?::?\d\d){0,2})?$/.exec(text);
   if (!match) throw new Error(`unsupported timestamp text ${text}`);
@@ -67,9 +70,7 @@ function timestampMicros(text: string): bigint {
       : zone.length === 3
         ? `${zone}:00`
         : zone.slice(0, 6).replace(/^([+-]\d\d)(\d\d)$/, '$1:$2');
-  const ms = Date.parse(`${date ?? ''}T${time ?? ''}${offset}`);
-  const micros = BigInt(Number(fraction.padEnd(6, '0')));
-  return BigInt(ms) * 1000n + micros;
+  return Date.parse(`${date ?? ''}T${time ?? ''}.${fraction.padEnd(3, '0').slice(0, 3)}${offset}`);
 }
 
 /** The IPC end-of-stream marker: continuation token and a zero length. */
@@ -79,7 +80,7 @@ const END_OF_STREAM = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
  * Rows (text-format values) → an Arrow IPC stream, batch by batch, in constant memory: `add`
  * rows, and each full batch comes back as IPC bytes; `finish` returns the rest and the
  * end-of-stream marker. The schema comes from the columns' Postgres types (int8 → Int64,
- * numeric → Utf8, timestamps → microseconds, dates → days).
+ * numeric → Utf8, timestamps → milliseconds, dates → days).
  */
 export class ArrowStreamEncoder {
   private readonly codecs: ColumnCodec[];
