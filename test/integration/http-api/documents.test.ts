@@ -226,7 +226,7 @@ describe('concurrency', () => {
         writer.patch(name, created.id, { by: 'b' }, created.etag),
       ]);
       const won = results.filter((r) => r.status === 'fulfilled');
-      const lost = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+      const lost = results.flatMap((r): unknown[] => (r.status === 'rejected' ? [r.reason] : []));
       expect(won).toHaveLength(1);
       expect(lost).toHaveLength(1);
       expect(lost[0]).toBeInstanceOf(DocFusionError);

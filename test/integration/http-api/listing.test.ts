@@ -103,10 +103,10 @@ describe('listing', () => {
       coll,
       Array.from({ length: 200 }, (_, i) => ({ i, rank: i % 17 })),
     );
-    let inserting = true;
+    const state = { inserting: true };
     const inserter = (async () => {
       let i = 1000;
-      while (inserting) await writer.insert(coll, { i: i++, rank: 5 });
+      while (state.inserting) await writer.insert(coll, { i: i++, rank: 5 });
     })();
     const seen = new Set<number>();
     const duplicates: number[] = [];
@@ -116,7 +116,7 @@ describe('listing', () => {
         seen.add(doc.id);
       }
     } finally {
-      inserting = false;
+      state.inserting = false;
       await inserter;
     }
     expect(duplicates).toEqual([]);

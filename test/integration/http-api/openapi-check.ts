@@ -22,7 +22,7 @@ export class OpenApiCheck {
 
   private constructor(readonly document: OpenApiDocument) {
     addFormats.default(this.ajv);
-    this.ajv.addSchema(document as object, 'openapi');
+    this.ajv.addSchema(document, 'openapi');
     this.operations = Object.entries(document.paths).flatMap(([template, methods]) =>
       Object.keys(methods).map((method) => ({
         method,

@@ -33,7 +33,7 @@ afterAll(async () => {
 const SQL = `SELECT id, (doc->>'i')::int AS i, doc->>'kind' AS kind, (doc->>'score')::float8 AS score,
   id * 10000000000 AS big, (doc->>'i')::numeric / 3 AS ratio, (doc->>'i')::int % 3 = 0 AS fizz,
   doc, created_at, NULLIF(doc->>'kind', 'odd') AS maybe, DATE '2024-02-29' + (doc->>'i')::int AS day
-  FROM ${'%TABLE%'} WHERE doc @> $1::jsonb ORDER BY id`;
+  FROM %TABLE% WHERE doc @> $1::jsonb ORDER BY id`;
 
 function sql(): string {
   return SQL.replace('%TABLE%', name);

@@ -78,15 +78,10 @@ describe('import', () => {
     const name = await collection('atomic');
     const lines = ['{"a":1}', '{"a":2}', '{oops', '{"a":3}', '[]', '{"a":4}'];
     const result = await writer.import(name, lines.join('\n'), { atomic: true });
-    expect(result).toEqual({
-      inserted: 0,
-      rejected: 2,
-      committed: false,
-      errors: [
-        { line: 3, message: expect.stringContaining('invalid JSON') as unknown as string },
-        { line: 5, message: 'not a JSON object' },
-      ],
-    });
+    expect(result).toMatchObject({ inserted: 0, rejected: 2, committed: false });
+    expect(result.errors.map((e) => e.line)).toEqual([3, 5]);
+    expect(result.errors[0]?.message).toContain('invalid JSON');
+    expect(result.errors[1]?.message).toBe('not a JSON object');
     expect(await count(name)).toBe(0);
     const ok = await writer.import(name, '{"a":1}\r\n\n{"a":2}\n', { atomic: true });
     expect(ok).toMatchObject({ inserted: 2, rejected: 0, committed: true });
