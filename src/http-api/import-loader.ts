@@ -30,6 +30,7 @@ export class ImportLoader {
   private rejected = 0;
   private readonly errors: { line: number; message: string }[] = [];
   private began = false;
+  private inflight: Promise<void> | undefined;
 
   constructor(
     private readonly connection: UpstreamConnection,
@@ -47,29 +48,32 @@ export class ImportLoader {
     if (item.kind !== 'item' || (this.atomic && this.rejected > 0)) return;
     this.batch.push(copyText(item.text));
     this.batchLines.push(item.number);
-    if (this.batch.length >= this.batchSize) await this.flush();
+    if (this.batch.length >= this.batchSize) await this.dispatch();
   }
 
   /** Load what is left and commit (or roll back, atomic with rejects). */
   async finish(): Promise<ImportResult> {
+    if (!(this.atomic && this.rejected > 0)) await this.dispatch();
+    await this.settle();
     if (this.atomic && this.rejected > 0) {
       if (this.began) await runStatement(this.connection, { sql: 'ROLLBACK' });
       return this.result(0, false);
     }
-    await this.flush();
     if (this.began) await runStatement(this.connection, { sql: 'COMMIT' });
     return this.result(this.inserted, true);
   }
 
   /** The import broke off (bad body, client gone): roll back an atomic import. */
   async abandon(): Promise<void> {
+    await this.settle().catch(() => undefined);
     if (this.began && !this.connection.isClosed) {
       await runStatement(this.connection, { sql: 'ROLLBACK' }).catch(() => undefined);
     }
   }
 
   private result(inserted: number, committed: boolean): ImportResult {
-    return { inserted, rejected: this.rejected, committed, errors: this.errors };
+    const errors = [...this.errors].sort((a, b) => a.line - b.line);
+    return { inserted, rejected: this.rejected, committed, errors };
   }
 
   private reject(line: number, message: string): void {
@@ -77,7 +81,12 @@ export class ImportLoader {
     if (this.errors.length < MAX_REPORTED_ERRORS) this.errors.push({ line, message });
   }
 
-  private async flush(): Promise<void> {
+  /**
+   * Start loading the current batch and return without waiting for it, so the next batch is
+   * read and validated while Postgres runs this one's COPY (one COPY in flight at a time).
+   */
+  private async dispatch(): Promise<void> {
+    await this.settle();
     if (this.batch.length === 0) return;
     const rows = this.batch;
     const lines = this.batchLines;
@@ -87,6 +96,20 @@ export class ImportLoader {
       await runStatement(this.connection, { sql: 'BEGIN' });
       this.began = true;
     }
+    const loading = this.load(rows, lines);
+    // Its error surfaces in settle(); meanwhile it must not count as unhandled.
+    loading.catch(() => undefined);
+    this.inflight = loading;
+  }
+
+  /** Wait for the batch in flight (its error, if any, is thrown here). */
+  private async settle(): Promise<void> {
+    const inflight = this.inflight;
+    this.inflight = undefined;
+    if (inflight) await inflight;
+  }
+
+  private async load(rows: readonly string[], lines: readonly number[]): Promise<void> {
     const sql = `COPY ${this.table} (doc) FROM STDIN`;
     try {
       const result = await copyIn(this.connection, sql, [Buffer.from(`${rows.join('\n')}\n`)]);
