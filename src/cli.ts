@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { ConfigError, formatConfig, loadConfig } from './config.js';
+import { hashApiKeyCommand } from './api-key-command.js';
 import { hashPasswordCommand } from './hash-password.js';
 import { createLogger } from './logger.js';
 import { VERSION } from './version.js';
 
 const USAGE = `Usage: docfusiondb [options]
        docfusiondb hash-password [--method scram-sha-256|md5] [--user NAME] [--iterations N]
+       docfusiondb hash-api-key [--stdin]
 
 DocFusionDB: a PostgreSQL wire-protocol proxy that turns Postgres into a document database.
 Settings come from, in increasing precedence: built-in defaults, a YAML file, environment
@@ -18,8 +20,8 @@ Options:
                          an embedded Postgres in the data dir
   --data-dir DIR         state directory (./.docfusion)          env DOCFUSION_DATA_DIR
   --http-listen HOST:PORT
-                         HTTP health listener (127.0.0.1:8080),  env DOCFUSION_HTTP_LISTEN
-                         or "off"
+                         HTTP listener: health, metrics, API     env DOCFUSION_HTTP_LISTEN
+                         (127.0.0.1:8080), or "off"
   --auth METHOD          trust | password | md5 | scram-sha-256  env DOCFUSION_AUTH
                          (scram-sha-256)
   --log-level LEVEL      fatal | error | warn | info | debug |   env DOCFUSION_LOG_LEVEL
@@ -38,6 +40,8 @@ IPv6 addresses go in brackets: --listen [::1]:6432. Empty environment variables 
 Commands:
   hash-password          read a password on stdin, print a SCRAM-SHA-256 verifier or md5 hash
                          for auth.users (see docfusiondb hash-password --help)
+  hash-api-key           print a new HTTP API key and its hash for api.keys (--stdin: hash
+                         the key read from standard input)
 
 Exit status: 0 after a clean shutdown, 1 when the server fails, 2 on a configuration error.
 `;
@@ -47,6 +51,13 @@ function errorMessage(error: unknown): string {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'hash-api-key') {
+    return hashApiKeyCommand(argv.slice(1), {
+      stdin: process.stdin,
+      stdout: process.stdout,
+      stderr: process.stderr,
+    });
+  }
   if (argv[0] === 'hash-password') {
     return hashPasswordCommand(argv.slice(1), {
       stdin: process.stdin,

@@ -2,6 +2,8 @@ import path from 'node:path';
 import { isMd5PasswordHash } from '../protocol/md5.js';
 import { parseScramVerifier } from '../protocol/scram.js';
 import type {
+  ApiKeyConfig,
+  ApiRole,
   AuthMethod,
   AuthSource,
   ConfigUser,
@@ -55,6 +57,8 @@ export const AUTH_METHODS = ['trust', 'password', 'md5', 'scram-sha-256'] as con
 export const AUTH_SOURCES = ['upstream', 'config'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const POOL_MODES = ['session', 'transaction'] as const;
+export const API_ROLES = ['read', 'write', 'admin'] as const;
+export const ANONYMOUS_ROLES = ['none', 'read', 'write', 'admin'] as const;
 export const DEFAULT_AUTH_QUERY =
   'SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = $1';
 export const DEFAULT_EMBEDDED_PASSWORD = 'docfusion';
@@ -67,6 +71,27 @@ export function defaultConfig(cwd: string = process.cwd()): DocFusionConfig {
   return {
     listen: { host: '127.0.0.1', port: 6432 },
     http: { listen: { host: '127.0.0.1', port: 8080 }, enabled: true },
+    api: {
+      enabled: true,
+      schema: 'public',
+      bodyLimit: MIB,
+      maxBulkDocuments: 1000,
+      importBatchSize: 5000,
+      maxImportLineSize: MIB,
+      maxJsonRows: 100_000,
+      anonymousRole: 'none',
+      protectMetrics: false,
+      rateLimit: { max: 6000, windowMs: 60_000 },
+      keys: [],
+      jwt: {
+        hs256Secret: null,
+        jwksFile: null,
+        issuer: null,
+        audience: null,
+        roleClaim: 'role',
+        collectionsClaim: 'collections',
+      },
+    },
     upstream: null,
     dataDir: path.resolve(cwd, '.docfusion'),
     embedded: {
@@ -220,6 +245,49 @@ const roleNames = leaf<readonly string[]>({
   },
 });
 
+const plainText = leaf<string>({ parse: (v, w) => text(v, w) });
+
+const API_KEY_KEYS = ['name', 'hash', 'role', 'collections', 'rate_limit'];
+
+const apiKeys = leaf<readonly ApiKeyConfig[]>({
+  parse(v, w) {
+    if (!Array.isArray(v))
+      throw expected(w, 'a list of {name, hash, role, collections, rate_limit}', v);
+    const seen = new Set<string>();
+    return v.map((item: unknown, i): ApiKeyConfig => {
+      const wi = sub(w, `[${i}]`);
+      const m = mapping(item, wi, API_KEY_KEYS);
+      const name = text(m.name, sub(wi, '.name'));
+      if (seen.has(name)) throw expected(sub(wi, '.name'), 'a name not listed before', name);
+      seen.add(name);
+      const hash = m.hash;
+      if (typeof hash !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(hash)) {
+        throw expected(
+          sub(wi, '.hash'),
+          '"sha256:" and 64 lower-case hex digits (make one with `docfusiondb hash-api-key`)',
+          hash,
+          true,
+        );
+      }
+      const role = oneOfValue<ApiRole>(API_ROLES, m.role, sub(wi, '.role'));
+      let collections: string[] | null = null;
+      if (m.collections !== undefined && m.collections !== null) {
+        const wc = sub(wi, '.collections');
+        if (!Array.isArray(m.collections))
+          throw expected(wc, 'a list of collection names', m.collections);
+        collections = m.collections.map((c: unknown, j) => text(c, sub(wc, `[${j}]`)));
+      }
+      const rateLimit =
+        m.rate_limit === undefined || m.rate_limit === null
+          ? null
+          : integer(m.rate_limit, sub(wi, '.rate_limit'), 1, Number.MAX_SAFE_INTEGER);
+      return { name, hash, role, collections, rateLimit };
+    });
+  },
+  format: (list) => list.map((k) => snakeKeys(k)),
+  redact: (list) => list.map((k) => snakeKeys({ ...k, hash: '***' })),
+});
+
 function authQuery(v: unknown, w: Where): string {
   const q = text(v, w);
   if (!q.includes('$1')) throw expected(w, 'SQL with a $1 parameter for the user name', v);
@@ -246,6 +314,27 @@ const httpUrl = leaf<string>({
 const SCHEMA: { readonly [K in keyof DocFusionConfig]-?: Node<DocFusionConfig[K]> } = {
   listen: hostPort,
   http: { listen: hostPort, enabled: bool },
+  api: {
+    enabled: bool,
+    schema: identifier,
+    bodyLimit: size,
+    maxBulkDocuments: positiveInt,
+    importBatchSize: positiveInt,
+    maxImportLineSize: size,
+    maxJsonRows: positiveInt,
+    anonymousRole: oneOf<ApiRole | 'none'>(ANONYMOUS_ROLES),
+    protectMetrics: bool,
+    rateLimit: { max: positiveInt, windowMs: milliseconds(1) },
+    keys: apiKeys,
+    jwt: {
+      hs256Secret: nullable(secret),
+      jwksFile: nullable(readableFile),
+      issuer: nullable(plainText),
+      audience: nullable(plainText),
+      roleClaim: plainText,
+      collectionsClaim: plainText,
+    },
+  },
   upstream: nullable(upstreamUrl),
   dataDir: directory,
   embedded: { port, user: identifier, password: secret, database: identifier },
@@ -410,6 +499,11 @@ export function configWarnings(c: DocFusionConfig): string[] {
   const warnings: string[] = [];
   if (c.upstream === null && c.embedded.password === DEFAULT_EMBEDDED_PASSWORD) {
     warnings.push(DEFAULT_PASSWORD_WARNING);
+  }
+  if (c.api.anonymousRole !== 'none' && c.http.enabled && !isLoopbackHost(c.http.listen.host)) {
+    warnings.push(
+      `api.anonymous_role: requests without credentials get the ${c.api.anonymousRole} role on the non-loopback HTTP address ${formatHostPort(c.http.listen)}`,
+    );
   }
   if (c.auth.source === 'config') {
     const known = new Set(c.auth.users.map((u) => u.name));

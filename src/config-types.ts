@@ -17,6 +17,54 @@ export interface ConfigUser {
 
 export type PoolMode = 'session' | 'transaction';
 
+/** What an HTTP API caller may do: read < write < admin (collections). */
+export type ApiRole = 'read' | 'write' | 'admin';
+
+/** An HTTP API key, stored as a hash: the key itself is never in the configuration. */
+export interface ApiKeyConfig {
+  readonly name: string;
+  /** `sha256:<64 hex digits>`, the SHA-256 of the key (see `docfusiondb hash-api-key`). */
+  readonly hash: string;
+  readonly role: ApiRole;
+  /** Collections this key may use; null = all. */
+  readonly collections: readonly string[] | null;
+  /** Requests per rate-limit window for this key; null = api.rate_limit.max. */
+  readonly rateLimit: number | null;
+}
+
+/** The HTTP document API (served on the `http` listener). */
+export interface ApiConfig {
+  readonly enabled: boolean;
+  /** The Postgres schema whose tables are the collections. */
+  readonly schema: string;
+  /** Largest JSON request body, bytes (imports stream and are limited per line instead). */
+  readonly bodyLimit: number;
+  readonly maxBulkDocuments: number;
+  /** Documents per COPY batch of an import. */
+  readonly importBatchSize: number;
+  /** Largest line (or array element) of an import, bytes. */
+  readonly maxImportLineSize: number;
+  /** Rows a JSON-format /v1/query answer may hold (NDJSON and Arrow stream without a cap). */
+  readonly maxJsonRows: number;
+  /** The role of a request without credentials; `none` answers 401. */
+  readonly anonymousRole: ApiRole | 'none';
+  /** /metrics needs an admin credential too. */
+  readonly protectMetrics: boolean;
+  readonly rateLimit: { readonly max: number; readonly windowMs: number };
+  readonly keys: readonly ApiKeyConfig[];
+  readonly jwt: {
+    readonly hs256Secret: string | null;
+    /** A JWKS file (JSON with `keys`) for RS256 (and other asymmetric) tokens. */
+    readonly jwksFile: string | null;
+    readonly issuer: string | null;
+    readonly audience: string | null;
+    /** The claim holding the role (read, write or admin). */
+    readonly roleClaim: string;
+    /** The claim holding the allowed collections (an array); absent = all. */
+    readonly collectionsClaim: string;
+  };
+}
+
 /** Pool settings; `pool` holds the defaults, databases and users may override mode and size. */
 export interface PoolSettings {
   /** `session`: a client keeps its upstream connection until it disconnects. `transaction`: only for each transaction. */
@@ -62,6 +110,8 @@ export interface DocFusionConfig {
   readonly listen: HostPort;
   /** HTTP listener (health now; metrics and API later). */
   readonly http: { readonly listen: HostPort; readonly enabled: boolean };
+  /** The HTTP document API on the `http` listener. */
+  readonly api: ApiConfig;
   /** Upstream Postgres URL; null = start an embedded Postgres in dataDir. */
   readonly upstream: string | null;
   readonly dataDir: string;

@@ -335,6 +335,27 @@ describe('a full file', () => {
       yaml: `
 listen: "[::]:6500"
 http: {listen: "127.0.0.1:8081", enabled: false}
+api:
+  enabled: false
+  schema: docs
+  body_limit: 2MiB
+  max_bulk_documents: 10
+  import_batch_size: 100
+  max_import_line_size: 64KiB
+  max_json_rows: 50
+  anonymous_role: read
+  protect_metrics: true
+  rate_limit: {max: 5, window_ms: 1000}
+  keys:
+    - {name: ci, hash: 'sha256:${'ab'.repeat(32)}', role: write, collections: [orders], rate_limit: 3}
+    - {name: ops, hash: 'sha256:${'cd'.repeat(32)}', role: admin}
+  jwt:
+    hs256_secret: s3cret
+    jwks_file: null
+    issuer: https://issuer.example
+    audience: docfusion
+    role_claim: docfusion_role
+    collections_claim: docfusion_collections
 upstream: postgresql://admin:pw@db.example:5433/app
 data_dir: /var/lib/docfusion
 embedded: {port: 55432, user: emb, password: embpw, database: embdb}
@@ -378,6 +399,42 @@ tracing: {otlp_endpoint: "http://127.0.0.1:4318/v1/traces", service_name: docfus
     expect(c).toEqual({
       listen: { host: '::', port: 6500 },
       http: { listen: { host: '127.0.0.1', port: 8081 }, enabled: false },
+      api: {
+        enabled: false,
+        schema: 'docs',
+        bodyLimit: 2 * 1024 * 1024,
+        maxBulkDocuments: 10,
+        importBatchSize: 100,
+        maxImportLineSize: 64 * 1024,
+        maxJsonRows: 50,
+        anonymousRole: 'read',
+        protectMetrics: true,
+        rateLimit: { max: 5, windowMs: 1000 },
+        keys: [
+          {
+            name: 'ci',
+            hash: `sha256:${'ab'.repeat(32)}`,
+            role: 'write',
+            collections: ['orders'],
+            rateLimit: 3,
+          },
+          {
+            name: 'ops',
+            hash: `sha256:${'cd'.repeat(32)}`,
+            role: 'admin',
+            collections: null,
+            rateLimit: null,
+          },
+        ],
+        jwt: {
+          hs256Secret: 's3cret',
+          jwksFile: null,
+          issuer: 'https://issuer.example',
+          audience: 'docfusion',
+          roleClaim: 'docfusion_role',
+          collectionsClaim: 'docfusion_collections',
+        },
+      },
       upstream: 'postgresql://admin:pw@db.example:5433/app',
       dataDir: '/var/lib/docfusion',
       embedded: { port: 55432, user: 'emb', password: 'embpw', database: 'embdb' },
@@ -1156,6 +1213,7 @@ admin: {users: [ops, "with space"]}
     expect(keys).toEqual([
       'listen',
       'http',
+      'api',
       'upstream',
       'data_dir',
       'embedded',

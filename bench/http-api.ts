@@ -1,0 +1,262 @@
+/**
+ * The HTTP API against node-postgres on the same machine in the same run: single-document
+ * insert and get (latency), bulk insert and NDJSON import (documents/s of ~1 KB), and /v1/query.
+ * Targets (issue 7): import ≥ 50k documents/s; single-document operations within 1.5× of direct
+ * node-postgres latency. The proxy runs in this process (as the tests start it).
+ *
+ *   npm run bench:http -- [--ops 2000] [--import-docs 100000] [--rounds 3]
+ *
+ * A benchmark, not a test: it exits 0 when a target is missed (and says MISSED).
+ */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import pino from 'pino';
+import { defaultConfig } from '../src/config.js';
+import type { DocFusionConfig } from '../src/config-types.js';
+import { hashApiKey } from '../src/http-api/auth.js';
+import { startDocFusion } from '../src/run.js';
+import { DocFusionClient } from '../sdk/client.js';
+import { parseFlags, usage, UsageError } from './lib/args.js';
+import { errorMessage, onCleanup, runBench } from './lib/cleanup.js';
+import { writeResult } from './lib/results.js';
+import { median } from './lib/stats.js';
+import { formatNumber, markdownTable, textTable, type Column, type Row } from './lib/table.js';
+import { startUpstream } from './lib/upstream.js';
+
+const FLAGS = {
+  ops: { default: 2000, min: 10, help: 'single-document operations per round and target' },
+  'import-docs': { default: 100_000, min: 1000, help: 'documents per import round' },
+  rounds: { default: 3, min: 1, help: 'rounds (the median is reported)' },
+};
+const IMPORT_TARGET = 50_000;
+const LATENCY_TARGET = 1.5;
+const KEY = 'bench-key-0123456789abcdef0123456789abcdef';
+const PADDING = 'p'.repeat(1000);
+
+function doc(i: number): Record<string, unknown> {
+  return { i, kind: i % 7 === 0 ? 'seven' : 'other', tags: ['a', 'b'], padding: PADDING };
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+async function main(): Promise<number> {
+  let flags;
+  try {
+    flags = parseFlags(process.argv.slice(2), FLAGS);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(
+        `${error.message}\n${usage('npm run bench:http --', 'HTTP API vs node-postgres', FLAGS)}`,
+      );
+      return 2;
+    }
+    throw error;
+  }
+  if (flags === undefined) {
+    process.stdout.write(usage('npm run bench:http --', 'HTTP API vs node-postgres', FLAGS));
+    return 0;
+  }
+  const upstream = await startUpstream();
+  onCleanup('upstream', () => upstream.stop());
+  const base = defaultConfig();
+  const config: DocFusionConfig = {
+    ...base,
+    upstream: upstream.url,
+    listen: { host: '127.0.0.1', port: 0 },
+    http: { enabled: true, listen: { host: '127.0.0.1', port: 0 } },
+    api: {
+      ...base.api,
+      rateLimit: { max: 1_000_000_000, windowMs: 60_000 },
+      bodyLimit: 8 * 1024 * 1024,
+      keys: [
+        { name: 'bench', hash: hashApiKey(KEY), role: 'admin', collections: null, rateLimit: null },
+      ],
+    },
+    log: { ...base.log, level: 'warn' },
+  };
+  const running = await startDocFusion(config, pino({ level: 'warn' }));
+  onCleanup('proxy', () => running.stop(1000));
+  const http = new DocFusionClient({
+    baseUrl: `http://127.0.0.1:${running.http?.address().port ?? 0}`,
+    token: KEY,
+  });
+  const direct = new pg.Client({ connectionString: upstream.url });
+  await direct.connect();
+  onCleanup('client', () => direct.end());
+  await http.createCollection('bench_docs');
+  await http.createCollection('bench_import');
+
+  const results = new Map<string, { http: number[]; pg: number[] }>();
+  const record = (name: string, target: 'http' | 'pg', value: number): void => {
+    const entry = results.get(name) ?? { http: [], pg: [] };
+    entry[target].push(value);
+    results.set(name, entry);
+  };
+  for (let round = 0; round < flags.rounds; round++) {
+    const ids: number[] = [];
+    record(
+      'insert one (ms/op)',
+      'http',
+      (await timed(async () => {
+        for (let i = 0; i < flags.ops; i++) ids.push((await http.insert('bench_docs', doc(i))).id);
+      })) / flags.ops,
+    );
+    record(
+      'insert one (ms/op)',
+      'pg',
+      (await timed(async () => {
+        for (let i = 0; i < flags.ops; i++) {
+          await direct.query(
+            'INSERT INTO bench_docs (doc) VALUES ($1::jsonb) RETURNING id, version, created_at, updated_at, doc',
+            [JSON.stringify(doc(i))],
+          );
+        }
+      })) / flags.ops,
+    );
+    record(
+      'get one (ms/op)',
+      'http',
+      (await timed(async () => {
+        for (const id of ids) await http.get('bench_docs', id);
+      })) / flags.ops,
+    );
+    record(
+      'get one (ms/op)',
+      'pg',
+      (await timed(async () => {
+        for (const id of ids)
+          await direct.query(
+            'SELECT id, version, created_at, updated_at, doc FROM bench_docs WHERE id = $1',
+            [id],
+          );
+      })) / flags.ops,
+    );
+    const batch = Array.from({ length: 1000 }, (_, i) => doc(i));
+    record(
+      'bulk insert (docs/s)',
+      'http',
+      (10 * 1000) /
+        ((await timed(async () => {
+          for (let b = 0; b < 10; b++) await http.bulkInsert('bench_docs', batch);
+        })) /
+          1000),
+    );
+    record(
+      'bulk insert (docs/s)',
+      'pg',
+      (10 * 1000) /
+        ((await timed(async () => {
+          for (let b = 0; b < 10; b++) {
+            await direct.query(
+              'INSERT INTO bench_docs (doc) SELECT value FROM jsonb_array_elements($1::jsonb)',
+              [JSON.stringify(batch)],
+            );
+          }
+        })) /
+          1000),
+    );
+    const docs = flags['import-docs'];
+    async function* ndjson(): AsyncGenerator<Uint8Array> {
+      for (let start = 0; start < docs; start += 5000) {
+        const lines: string[] = [];
+        for (let i = start; i < Math.min(docs, start + 5000); i++)
+          lines.push(JSON.stringify(doc(i)));
+        yield Buffer.from(`${lines.join('\n')}\n`);
+        await Promise.resolve();
+      }
+    }
+    record(
+      'import NDJSON (docs/s)',
+      'http',
+      docs /
+        ((await timed(async () => {
+          const result = await http.import('bench_import', ndjson());
+          if (result.inserted !== docs) throw new Error(`import inserted ${result.inserted}`);
+        })) /
+          1000),
+    );
+    record(
+      'import NDJSON (docs/s)',
+      'pg',
+      docs /
+        ((await timed(async () => {
+          // node-postgres with pg-copy-streams: COPY of the same documents, no validation.
+          const copy = direct.query(copyFrom('COPY bench_import (doc) FROM STDIN'));
+          await pipeline(Readable.from(ndjson()), copy);
+        })) /
+          1000),
+    );
+    record(
+      'query with contains (ms/op)',
+      'http',
+      (await timed(async () => {
+        for (let i = 0; i < 200; i++)
+          await http.query(`SELECT count(*) FROM bench_docs WHERE doc @> $1::jsonb`, [
+            { kind: 'seven' },
+          ]);
+      })) / 200,
+    );
+    record(
+      'query with contains (ms/op)',
+      'pg',
+      (await timed(async () => {
+        for (let i = 0; i < 200; i++)
+          await direct.query(`SELECT count(*) FROM bench_docs WHERE doc @> $1::jsonb`, [
+            JSON.stringify({ kind: 'seven' }),
+          ]);
+      })) / 200,
+    );
+  }
+
+  const columns: Column[] = [
+    { header: 'operation' },
+    { header: 'HTTP API', align: 'right' },
+    { header: 'node-postgres', align: 'right' },
+    { header: 'ratio', align: 'right' },
+    { header: 'target' },
+  ];
+  const rows: Row[] = [];
+  for (const [name, entry] of results) {
+    const h = median(entry.http);
+    const p = entry.pg.length > 0 ? median(entry.pg) : Number.NaN;
+    const latency = name.includes('ms/op');
+    const ratio = latency ? h / p : p / h;
+    let target = '';
+    if (name.startsWith('insert one') || name.startsWith('get one')) {
+      target =
+        ratio <= LATENCY_TARGET ? `met (≤ ${LATENCY_TARGET}×)` : `MISSED (≤ ${LATENCY_TARGET}×)`;
+    } else if (name.startsWith('import')) {
+      target = h >= IMPORT_TARGET ? `met (≥ ${IMPORT_TARGET})` : `MISSED (≥ ${IMPORT_TARGET})`;
+    }
+    const digits = latency ? 3 : 0;
+    rows.push([
+      name,
+      formatNumber(h, digits),
+      Number.isNaN(p) ? '—' : formatNumber(p, digits),
+      Number.isNaN(ratio) ? '—' : `${ratio.toFixed(2)}×`,
+      target,
+    ]);
+  }
+  process.stdout.write(textTable(columns, rows));
+  const file = await writeResult(
+    'http-api',
+    `# HTTP API vs node-postgres\n\nUpstream: ${upstream.source}. ${flags.rounds} rounds, medians; ratio = HTTP cost / node-postgres cost. Documents of ~1 KB.\n\n${markdownTable(columns, rows)}`,
+  );
+  process.stdout.write(`written to ${file}\n`);
+  return 0;
+}
+
+runBench(async () => {
+  try {
+    return await main();
+  } catch (error) {
+    process.stderr.write(`bench:http failed: ${errorMessage(error)}\n`);
+    return 1;
+  }
+});

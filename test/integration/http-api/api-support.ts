@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import type { ApiConfig, ApiKeyConfig } from '../../../src/config-types.js';
+import { defaultConfig } from '../../../src/config.js';
+import { hashApiKey } from '../../../src/http-api/auth.js';
+import { startProxy, type TestProxy } from '../../support/proxy.js';
+import { DocFusionClient } from '../../../sdk/client.js';
+import { OpenApiCheck } from './openapi-check.js';
+
+export interface ApiTestKey {
+  readonly name: string;
+  readonly key: string;
+}
+
+export interface ApiProxy {
+  readonly proxy: TestProxy;
+  readonly baseUrl: string;
+  /** Keys by name: admin, writer, reader, plus any extra ones asked for. */
+  readonly keys: Readonly<Record<string, string>>;
+  /** Validates every response against /openapi.json (see openapi-check.ts). */
+  readonly openapi: OpenApiCheck;
+  /** An SDK client with the named key (or none), checked against the OpenAPI document. */
+  client(key?: string): DocFusionClient;
+  stop(): Promise<void>;
+}
+
+/** A fresh key of 32 random bytes. */
+export function newKey(): string {
+  return `dfk_${randomBytes(32).toString('base64url')}`;
+}
+
+/**
+ * A proxy in front of the test Postgres with the HTTP API on, and three keys (admin, writer,
+ * reader) plus `extraKeys`. `api` overrides the api section.
+ */
+export async function startApiProxy(
+  options: {
+    api?: Partial<ApiConfig>;
+    extraKeys?: readonly Omit<ApiKeyConfig, 'hash'>[];
+  } = {},
+): Promise<ApiProxy> {
+  const base = defaultConfig().api;
+  const keys: Record<string, string> = {};
+  const configured: ApiKeyConfig[] = [];
+  const add = (entry: Omit<ApiKeyConfig, 'hash'>): void => {
+    const key = newKey();
+    keys[entry.name] = key;
+    configured.push({ ...entry, hash: hashApiKey(key) });
+  };
+  add({ name: 'admin', role: 'admin', collections: null, rateLimit: null });
+  add({ name: 'writer', role: 'write', collections: null, rateLimit: null });
+  add({ name: 'reader', role: 'read', collections: null, rateLimit: null });
+  for (const extra of options.extraKeys ?? []) add(extra);
+  const proxy = await startProxy({
+    api: { ...base, ...options.api, keys: [...configured, ...(options.api?.keys ?? [])] },
+  });
+  const baseUrl = `http://127.0.0.1:${proxy.httpPort}`;
+  const openapi = await OpenApiCheck.load(baseUrl);
+  return {
+    proxy,
+    baseUrl,
+    keys,
+    openapi,
+    client: (key) =>
+      new DocFusionClient({
+        baseUrl,
+        fetch: openapi.fetch,
+        ...(key === undefined ? {} : { token: keys[key] ?? key }),
+      }),
+    stop: () => proxy.stop(),
+  };
+}
+
+/** A collection name unique to this run. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomBytes(4).toString('hex')}`;
+}
