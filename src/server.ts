@@ -163,6 +163,11 @@ export class ProxyServer {
     return proxy;
   }
 
+  /** The DocFusion planner (the HTTP API's /v1/query plans through it too). */
+  get plans(): PlanService {
+    return this.ctx.plans;
+  }
+
   get config(): DocFusionConfig {
     return this.ctx.config;
   }

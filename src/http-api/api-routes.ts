@@ -20,6 +20,7 @@ import { CollectionStore } from './collection-store.js';
 import { registerDocumentRoutes } from './document-routes.js';
 import { DocumentStore } from './document-store.js';
 import { registerQueryRoutes } from './query-routes.js';
+import { PlannedQueryExecutor } from './planned-query-executor.js';
 import { DirectQueryExecutor, type QueryExecutor } from './query-executor.js';
 import { registerTransferRoutes } from './transfer-routes.js';
 
@@ -72,7 +73,13 @@ export async function registerApi(scope: FastifyInstance, options: ApiOptions): 
     db,
     collections: new CollectionStore(db, config().schema),
     documents: new DocumentStore(db, config().schema),
-    executor: options.executor ?? new DirectQueryExecutor(db),
+    executor:
+      options.executor ??
+      new PlannedQueryExecutor(
+        new DirectQueryExecutor(db),
+        proxy.plans,
+        () => proxy.upstream.endpoint,
+      ),
     log,
   };
 

@@ -196,6 +196,43 @@ describe('/v1/query', () => {
     }
   });
 
+  test('DocFusion functions go through the planner: pushed down, evaluated in the proxy, EXPLAIN', async () => {
+    const pushed = await reader.query(
+      `SELECT id, json_extract_path(doc, 'kind') AS kind FROM ${name} WHERE json_contains(doc, $1) ORDER BY id`,
+      [{ kind: 'odd' }],
+    );
+    const native = await reader.query(
+      `SELECT id, doc #>> '{kind}' AS kind FROM ${name} WHERE doc @> $1::jsonb ORDER BY id`,
+      [{ kind: 'odd' }],
+    );
+    expect(pushed.rows).toEqual(native.rows);
+    expect(pushed.rows).toHaveLength(15);
+    const schema = { properties: { i: { type: 'integer', maximum: 9 } } };
+    const inProxy = await reader.query(
+      `SELECT json_get_int(doc, 'i') AS i, json_merge_patch(doc, '{"score": null}') AS patched FROM ${name} WHERE json_schema_valid(doc, $1) ORDER BY 1`,
+      [schema],
+    );
+    expect(inProxy.columns.map((c) => [c.name, c.type])).toEqual([
+      ['i', 'int8'],
+      ['patched', 'jsonb'],
+    ]);
+    expect(inProxy.rows.map((row) => row[0])).toEqual(
+      Array.from({ length: 10 }, (_, i) =>
+        typeof inProxy.rows[0]?.[0] === 'string' ? String(i) : i,
+      ),
+    );
+    const explain = await reader.query(
+      `EXPLAIN SELECT id FROM ${name} WHERE json_contains(doc, '{"kind": "odd"}')`,
+      [],
+    );
+    expect(explain.rows.map((row) => String(row[0])).join('\n')).toContain('DocFusion plan');
+    const bad = await reader
+      .query(`SELECT json_contains(doc) FROM ${name}`, [])
+      .catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(DocFusionError);
+    expect((bad as DocFusionError).sqlstate).toBe('42883');
+  });
+
   test('more rows than max_json_rows in JSON is a 413 naming the streaming formats', async () => {
     const error = await reader.query('SELECT generate_series(1, 100001)').catch((e: unknown) => e);
     expect(error).toMatchObject({ status: 413 });
