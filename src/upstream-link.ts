@@ -194,7 +194,11 @@ export class UpstreamLink {
     const lease = this.lease;
     this.lease = undefined;
     if (!lease) return;
-    const quiet = !lease.isClosed && !this.tracker.busy && !this.tracker.inCopyIn;
+    // An extended-protocol batch without its Sync is not quiet either: after an error Postgres
+    // discards every message up to the next Sync, and without an error the batch's implicit
+    // transaction is still open (a Sync from the proxy would commit it).
+    const quiet =
+      !lease.isClosed && !this.tracker.busy && !this.tracker.inCopyIn && !this.openBatch;
     const needsReset = this.mode === 'session' || this.pinnedBy !== undefined;
     if (!quiet) {
       // A statement still running upstream must not go on (and commit) after its client is gone.

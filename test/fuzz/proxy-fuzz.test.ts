@@ -16,7 +16,13 @@ import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import * as fe from '../../protocol/frontend-encoders.js';
-import { startPoolProxy, sleep, waitFor, type PoolProxy } from '../support/pool-proxy.js';
+import {
+  directClient,
+  startPoolProxy,
+  sleep,
+  waitFor,
+  type PoolProxy,
+} from '../support/pool-proxy.js';
 import { RawClient } from '../support/raw-client.js';
 import { FuzzHarness, formatFailure, formatStats, runFuzz, writeReplayFile } from './proxy-fuzz.js';
 
@@ -82,45 +88,76 @@ describe('bugs found by the fuzzer', () => {
   });
 
   /**
-   * BUG (src/upstream-link.ts, UpstreamLink.close()): a client that sends an extended-protocol
-   * message that fails (here an unparsable Parse) and leaves before its Sync hands the upstream
-   * connection back to the transaction pool while Postgres still discards every message up to
-   * the next Sync. `close()` counts the link as quiet (the tracker has no slot left after the
-   * error), ignores `openBatch`, and releases the connection as reusable. The next client on that
-   * connection gets no answer to its Query (or only a ReadyForQuery for its Parse/Bind/Execute/
-   * Sync), and when settings must be replayed first the SET times out after 5 s and the client
-   * gets "internal error in DocFusionDB". Fix: treat `openBatch` (or the tracker's skip state) as
-   * not quiet in close() — release(lease, false), or send a Sync and wait for ReadyForQuery
-   * before release. Found by the fuzzer as canaries/the control failing with XX000.
+   * Was (src/upstream-link.ts, UpstreamLink.close()): a client that sends an extended-protocol
+   * message that fails (here an unparsable Parse) and leaves before its Sync handed the upstream
+   * connection back to the transaction pool while Postgres still discarded every message up to
+   * the next Sync: the next client got no answer to its Query, or XX000 when its settings had to
+   * be replayed first. Now a batch without its Sync is not quiet, and the connection is closed.
    */
-  knownBug(
-    'transaction pooling: a client leaving after an extended-protocol error without Sync poisons the pooled connection',
-    async () => {
-      proxy = await startPoolProxy({
-        pool: { mode: 'transaction', size: 1 },
-        auth: { method: 'trust' },
-      });
-      const raw = await RawClient.connect(proxy.port, {
-        user: proxy.user,
-        database: proxy.database,
-      });
-      raw.send(fe.parse('', 'SELEC 1'));
-      const reply = await raw.next(5000);
-      expect(String.fromCharCode(reply.type)).toBe('E');
+  test('transaction pooling: a client leaving after an extended-protocol error without Sync does not poison the pooled connection', async () => {
+    proxy = await startPoolProxy({
+      pool: { mode: 'transaction', size: 1 },
+      auth: { method: 'trust' },
+    });
+    const p = proxy;
+    const raw = await RawClient.connect(p.port, { user: p.user, database: p.database });
+    raw.send(fe.parse('', 'SELEC 1'));
+    const reply = await raw.next(5000);
+    expect(String.fromCharCode(reply.type)).toBe('E');
+    raw.close();
+    await waitFor('the session to end', () => p.running.proxy.sessions.size === 0, 5000);
+    const client = await p.connect({ query_timeout: 3000 });
+    try {
+      const r = await client.query<{ n: number }>('SELECT $1::int AS n', [7]);
+      expect(r.rows).toEqual([{ n: 7 }]);
+    } finally {
+      await client.end().catch(() => undefined);
+      await p.stop(500);
+      proxy = undefined;
+    }
+  }, 30_000);
+
+  /**
+   * The same exit without an error: the batch's implicit transaction is still open upstream, so
+   * the proxy must neither reuse the connection as is nor Sync it (which would commit): the
+   * client's work is rolled back, as when a client leaves Postgres mid-batch.
+   */
+  test('transaction pooling: a client leaving mid-batch without Sync commits nothing', async () => {
+    proxy = await startPoolProxy({
+      pool: { mode: 'transaction', size: 1 },
+      auth: { method: 'trust' },
+    });
+    const p = proxy;
+    const direct = await directClient();
+    const table = `fuzz_unsynced_${process.pid}`;
+    await direct.query(`CREATE TABLE ${table} (n int)`);
+    try {
+      const raw = await RawClient.connect(p.port, { user: p.user, database: p.database });
+      raw.send(
+        fe.parse('', `INSERT INTO ${table} VALUES (1)`),
+        fe.bind(),
+        fe.execute(),
+        fe.flush(),
+      );
+      const replies: string[] = [];
+      for (let i = 0; i < 3; i++) replies.push(String.fromCharCode((await raw.next(5000)).type));
+      expect(replies).toEqual(['1', '2', 'C']);
       raw.close();
-      await sleep(100);
-      const client = await proxy.connect({ query_timeout: 3000 });
+      await waitFor('the session to end', () => p.running.proxy.sessions.size === 0, 5000);
+      const client = await p.connect({ query_timeout: 3000 });
       try {
-        const r = await client.query<{ n: number }>('SELECT $1::int AS n', [7]);
-        expect(r.rows).toEqual([{ n: 7 }]);
+        const r = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+        expect(r.rows).toEqual([{ n: 0 }]);
       } finally {
         await client.end().catch(() => undefined);
-        await proxy.stop(500);
-        proxy = undefined;
       }
-    },
-    30_000,
-  );
+    } finally {
+      await direct.query(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+      await direct.end();
+      await p.stop(500);
+      proxy = undefined;
+    }
+  }, 30_000);
 
   /**
    * BUG (src/session.ts fromClient()/answerAdmin()): an admin-console session is never closed by
