@@ -84,6 +84,8 @@ export class Session {
   private queryTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private adminQueue: Promise<void> = Promise.resolve();
+  /** Admin-console statements not answered yet. */
+  private adminPending = 0;
   private span: SessionSpan | undefined;
   /** This connection only carried a CancelRequest. */
   private cancelRequest = false;
@@ -464,7 +466,10 @@ export class Session {
     this.link?.fromClient(frames, chunk);
   }
 
-  /** The admin console answers each Query itself, one at a time, in order. */
+  /**
+   * The admin console answers each Query itself, one at a time, in order. The idle timer
+   * (cleared by every message) is armed again once every answer is out.
+   */
   private answerAdmin(frames: Frame[]): void {
     for (const frame of frames) {
       if (frame.type !== FrontendCode.Query) {
@@ -473,11 +478,15 @@ export class Session {
         continue;
       }
       const sql = decodeQuery(frame.body).sql;
+      this.adminPending++;
       this.adminQueue = this.adminQueue.then(async () => {
         const reply = await answerAdmin(sql, this.ctx, this);
+        this.adminPending--;
         if (!this.socket.destroyed) this.socket.write(reply);
+        if (this.adminPending === 0) this.armTimers();
       });
     }
+    if (this.adminPending === 0) this.armTimers();
   }
 
   private linkOwner(): ConstructorParameters<typeof UpstreamLink>[0] {

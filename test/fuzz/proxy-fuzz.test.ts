@@ -160,33 +160,27 @@ describe('bugs found by the fuzzer', () => {
   }, 30_000);
 
   /**
-   * BUG (src/session.ts fromClient()/answerAdmin()): an admin-console session is never closed by
-   * timeouts.client_idle once it has sent a statement. fromClient() clears the idle timer on
-   * every message; for ordinary sessions the UpstreamLink's idle() callback re-arms it after the
-   * reply, but admin sessions have no link and answerAdmin() never calls armTimers(). Found by a
-   * lingering fuzz case on the admin console (seed 11, path 482). Fix: call this.armTimers()
-   * after each admin reply is written (in the adminQueue continuation).
+   * Was (src/session.ts answerAdmin()): an admin-console session was never closed by
+   * timeouts.client_idle once it had sent a statement — every message clears the idle timer, and
+   * only the UpstreamLink's idle() callback armed it again, which admin sessions do not have.
+   * Found by a lingering fuzz case on the admin console (seed 11, path 482).
    */
-  knownBug(
-    'the admin console honours timeouts.clientIdleMs after a statement',
-    async () => {
-      proxy = await startPoolProxy({ timeouts: { clientIdleMs: 300 }, auth: { method: 'trust' } });
-      const p = proxy;
-      const admin = await p.adminConsole();
-      const errors: Error[] = [];
-      admin.on('error', (error) => errors.push(error));
-      try {
-        await admin.query('SHOW POOLS');
-        await waitFor('the idle admin session to be closed', () => errors.length > 0, 3000);
-        expect(String(errors[0])).toMatch(/idle-session timeout/);
-      } finally {
-        await admin.end().catch(() => undefined);
-        await p.stop(500);
-        proxy = undefined;
-      }
-    },
-    30_000,
-  );
+  test('the admin console honours timeouts.clientIdleMs after a statement', async () => {
+    proxy = await startPoolProxy({ timeouts: { clientIdleMs: 300 }, auth: { method: 'trust' } });
+    const p = proxy;
+    const admin = await p.adminConsole();
+    const errors: Error[] = [];
+    admin.on('error', (error) => errors.push(error));
+    try {
+      await admin.query('SHOW POOLS');
+      await waitFor('the idle admin session to be closed', () => errors.length > 0, 3000);
+      expect(String(errors[0])).toMatch(/idle-session timeout/);
+    } finally {
+      await admin.end().catch(() => undefined);
+      await p.stop(500);
+      proxy = undefined;
+    }
+  }, 30_000);
 
   /**
    * BUG (minor; src/session.ts fail()): a client that resets its connection (RST: read
