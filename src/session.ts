@@ -13,7 +13,7 @@ import { PgError, SqlState, protocolViolation } from '../protocol/pg-error.js';
 import { ADMIN_DATABASE, answerAdmin } from './admin-console.js';
 import { authenticateClient } from './client-auth.js';
 import type { PoolMode } from './config-types.js';
-import { adminShutdown, clientSafe, fatal } from './errors.js';
+import { adminShutdown, clientSafe, fatal, isConnectionError } from './errors.js';
 import { ClosedError, FrameStream } from './frame-stream.js';
 import { answerLocal } from './local-commands.js';
 import { routeQuery } from './router.js';
@@ -89,6 +89,8 @@ export class Session {
   private span: SessionSpan | undefined;
   /** This connection only carried a CancelRequest. */
   private cancelRequest = false;
+  /** The last error the client's socket reported (a reset, a write to a closed connection). */
+  private clientError: Error | undefined;
 
   constructor(
     socket: net.Socket,
@@ -99,6 +101,7 @@ export class Session {
     this.log = ctx.log.child({ session: this.id, client: this.remote });
     socket.setNoDelay(true);
     socket.on('error', (error) => {
+      this.clientError = error;
       this.log.debug({ err: error }, 'client socket error');
     });
     this.stream = new FrameStream(
@@ -202,6 +205,10 @@ export class Session {
     if (this.closing) return;
     if (error instanceof ClosedError) {
       this.terminate(undefined);
+    } else if (error === this.clientError && isConnectionError(error)) {
+      // The client reset the connection (ECONNRESET, EPIPE): as Postgres, no error report.
+      this.log.debug({ err: error }, 'client connection lost');
+      this.terminate(undefined);
     } else if (error instanceof UpstreamRefusedError) {
       this.log.info({ code: error.code }, `upstream refused login: ${error.message}`);
       if (!this.socket.destroyed) this.socket.write(error.frame);
@@ -277,15 +284,16 @@ export class Session {
     this.stream.detach();
     raw.write(be.sslResponse(true));
     const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
+    secure.on('error', (error: Error) => {
+      this.clientError = error;
+      this.log.debug({ err: error }, 'client TLS error');
+    });
     await new Promise<void>((resolve, reject) => {
       secure.once('secure', resolve);
       secure.once('error', reject);
       secure.once('close', () => {
         reject(new ClosedError());
       });
-    });
-    secure.on('error', (error) => {
-      this.log.debug({ err: error }, 'client TLS error');
     });
     this.socket = secure;
     this.stream.replaceSocket(secure);
