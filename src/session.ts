@@ -113,6 +113,11 @@ export class Session {
     }, ctx.config.limits.startupTimeoutMs);
   }
 
+  /** terminate() has run: a timer, a drain or the client may end the session at any await. */
+  private hasEnded(): boolean {
+    return this.closing;
+  }
+
   /** A statement is in flight upstream. */
   get busy(): boolean {
     return this.link?.busy ?? false;
@@ -379,13 +384,19 @@ export class Session {
       'client.address': this.remote,
       'docfusion.session': this.id,
     });
+    // The startup timer may have fired while authentication was finishing.
+    if (this.hasEnded()) return;
     const endpoint = endpointFor(this.ctx.config, this.ctx.upstream, this.database);
     const login = this.upstreamLogin(verified);
     const pool = this.ctx.pools.poolFor(this.database, endpoint, login.user, login.credentials);
     const link = new UpstreamLink(this.linkOwner(), pool, pool.mode, desired);
     this.link = link;
-    // Authenticated: from here the wait for a connection is bounded by pool.max_client_wait_ms.
+    // Authenticated: from here the wait for a connection is bounded by pool.max_client_wait_ms,
+    // and a client that gives up meanwhile leaves the pool's queue (terminate closes the link).
     clearTimeout(this.startupTimer);
+    this.stream.watch((error) => {
+      this.fail(error);
+    });
     let connection;
     try {
       connection = await link.attach();
@@ -394,7 +405,10 @@ export class Session {
       this.ctx.pools.forgetIfUnused(pool);
       throw error;
     }
-    if (this.closing) return;
+    if (this.hasEnded()) {
+      link.close(); // gives the connection back, if terminate() came before the lease
+      return;
+    }
     this.finishLogin(connection.parameters);
     this.log.info({ upstreamPid: connection.processId, mode: pool.mode }, 'session ready');
     link.detachIfIdle();

@@ -16,6 +16,7 @@ import {
 } from '../protocol/frontend-decoders.js';
 import { decodeCommandComplete, decodeErrorFields } from '../protocol/backend-decoders.js';
 import type { PoolMode } from './config-types.js';
+import { ClosedError } from './frame-stream.js';
 import type { Pool } from './pool.js';
 import {
   ClientStatements,
@@ -70,6 +71,8 @@ const EXTENDED = new Set<number>([
 export class UpstreamLink {
   private lease: UpstreamConnection | undefined;
   private acquiring = false;
+  /** Aborts the wait in the pool's queue, if any (the client went away). */
+  private waitAbort: AbortController | undefined;
   private readonly queued: Frame[] = [];
   private readonly tracker = new ResponseTracker();
   private readonly statements = new ClientStatements();
@@ -134,15 +137,22 @@ export class UpstreamLink {
     this.acquiring = true;
     let connection: UpstreamConnection;
     try {
-      connection = await this.pool.acquire();
+      connection = await this.pool.acquire(this.waitSignal());
     } finally {
       this.acquiring = false;
+      this.waitAbort = undefined;
     }
     try {
-      await this.syncParams(connection);
+      if (!this.closed) await this.syncParams(connection);
     } catch (error) {
       this.pool.release(connection, false);
       throw error;
+    }
+    if (this.closed) {
+      // The session ended while it waited (startup timeout, the client gave up, shutdown):
+      // close() found no lease to give back, so the connection goes back from here.
+      this.pool.release(connection, true);
+      throw new ClosedError();
     }
     this.lease = connection;
     connection.listen(this.listener);
@@ -191,6 +201,7 @@ export class UpstreamLink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.waitAbort?.abort(); // leave the pool's queue
     const lease = this.lease;
     this.lease = undefined;
     if (!lease) return;
@@ -240,8 +251,9 @@ export class UpstreamLink {
     if (this.acquiring || this.closed) return;
     this.acquiring = true;
     this.owner.pauseClient();
-    (leased ? Promise.resolve(leased) : this.pool.acquire())
+    (leased ? Promise.resolve(leased) : this.pool.acquire(this.waitSignal()))
       .then(async (connection) => {
+        this.waitAbort = undefined;
         try {
           await this.syncParams(connection);
         } catch (error) {
@@ -261,8 +273,15 @@ export class UpstreamLink {
       })
       .catch((error: unknown) => {
         this.acquiring = false;
+        this.waitAbort = undefined;
         this.owner.lost(error, false);
       });
+  }
+
+  /** A signal for a wait in the pool's queue, aborted by close(). */
+  private waitSignal(): AbortSignal {
+    this.waitAbort = new AbortController();
+    return this.waitAbort.signal;
   }
 
   /** Bring the connection's settings to the client's: one round trip, only when they differ. */

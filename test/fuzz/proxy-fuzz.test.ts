@@ -6,11 +6,6 @@
  * FUZZ_CASES (default 1200), FUZZ_TIME_LIMIT_MS (default 75 s: a loaded machine runs fewer
  * cases rather than timing out) and FUZZ_SEED set the budget and the seed; a failure prints the
  * seed, the fast-check path and the hex of the inputs (see `npm run fuzz` for longer runs).
- *
- * The bounded run uses `knownBugs: 'avoid'`: it steers around the bugs listed below (closing an
- * open extended batch with a Sync before a frame that ends the session, health-checking pooled
- * connections, giving back leases orphaned by a timed-out startup) so it can keep finding new
- * ones; `npm run fuzz` runs without that and finds them. Remove the avoidance when they are fixed.
  */
 import net from 'node:net';
 import pg from 'pg';
@@ -34,7 +29,7 @@ const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.en
 describe('protocol fuzzing of a running proxy', () => {
   let harness: FuzzHarness | undefined;
   beforeAll(async () => {
-    harness = await FuzzHarness.start({ upstreamUrl: inject('upstreamUrl'), knownBugs: 'avoid' });
+    harness = await FuzzHarness.start({ upstreamUrl: inject('upstreamUrl') });
   }, 120_000);
   afterAll(async () => {
     await harness?.stop();
@@ -56,7 +51,7 @@ describe('protocol fuzzing of a running proxy', () => {
   }, 600_000);
 });
 
-// ---- bugs found by the fuzzer ------------------------------------------------------------------
+// ---- bugs found by the fuzzer (fixed) --------------------------------------------------------------
 
 /** A raw socket logged in with trust auth (resolves at the first ReadyForQuery). */
 function rawLogin(port: number, user: string, database: string): Promise<net.Socket> {
@@ -77,9 +72,6 @@ function rawLogin(port: number, user: string, database: string): Promise<net.Soc
     socket.on('error', reject);
   });
 }
-
-/** `test.fails` until fixed; FUZZ_SHOW_BUGS=1 runs them as plain tests to see how they fail. */
-const knownBug = process.env.FUZZ_SHOW_BUGS ? test : test.fails;
 
 describe('bugs found by the fuzzer', () => {
   let proxy: PoolProxy | undefined;
@@ -214,42 +206,59 @@ describe('bugs found by the fuzzer', () => {
   }, 30_000);
 
   /**
-   * BUG (src/session.ts startup() / src/upstream-link.ts attach()): when a session is terminated
-   * while it waits for the pool at login (here limits.startupTimeoutMs fires first; an admin
-   * shutdown's drain() does the same), `link.close()` runs before `attach()` has a lease, and
-   * when the pool later hands the connection to that dead waiter, `attach()` stores it as the
-   * lease and returns it; startup() sees `this.closing` and returns without releasing it. The
-   * connection stays "active" in the pool forever: the pool shrinks by one per occurrence until
-   * every client waits and gets 53300. Fix: in attach(), after acquire/syncParams, if
-   * `this.closed`, release the connection (reusable) and throw ClosedError; or in startup(),
-   * when `this.closing` after attach, call `link.close()` again.
+   * Was (src/session.ts startup(), src/upstream-link.ts attach()): when a session ended while it
+   * waited for the pool at login (its startup timer firing as authentication finished, an admin
+   * shutdown's drain()), the pool later handed the connection to that dead waiter, and it stayed
+   * "active" forever: the pool shrank by one per occurrence until every client got 53300. A client
+   * that gave up meanwhile was not even noticed until then. Now the session watches its socket
+   * while it waits, a closed link leaves the pool's queue, and a connection handed to a closed
+   * link goes back.
    */
-  knownBug(
-    'a session whose startup times out while it waits for the pool leaks that pool connection',
-    async () => {
+  test.each([
+    ['the client gives up', 'client'],
+    ['the session is drained (shutdown)', 'drain'],
+  ] as const)(
+    'a session that ends while it waits for the pool at login does not keep a connection (%s)',
+    async (_title, how) => {
       proxy = await startPoolProxy({
         pool: { mode: 'session', size: 1, maxClientWaitMs: 10_000 },
-        limits: { startupTimeoutMs: 800 },
         auth: { method: 'trust' },
       });
       const p = proxy;
-      const holder = await p.connect();
-      // A second client waits for the only connection; its startup times out meanwhile.
-      const waiter = new pg.Client(p.clientConfig({ connectionTimeoutMillis: 5000 }));
-      waiter.on('error', () => undefined);
-      const outcome = await waiter.connect().then(
-        () => 'connected',
-        (error: unknown) => String(error),
-      );
-      expect(outcome).toMatch(/timed out|terminat/);
-      await holder.end();
-      const pool = (): { active: number; idle: number } => {
+      const pool = (): { active: number; idle: number; waiting: number } => {
         const stats = p.running.proxy.pools.all()[0]?.stats();
-        return { active: stats?.active ?? -1, idle: stats?.idle ?? -1 };
+        return {
+          active: stats?.active ?? -1,
+          idle: stats?.idle ?? -1,
+          waiting: stats?.waiting ?? -1,
+        };
       };
+      const holder = await p.connect();
       try {
+        // A second client waits for the only connection, and goes away meanwhile.
+        const waiter = new pg.Client(
+          p.clientConfig({ connectionTimeoutMillis: how === 'client' ? 1000 : 10_000 }),
+        );
+        waiter.on('error', () => undefined);
+        const outcome = waiter.connect().then(
+          () => 'connected',
+          (error: unknown) => String(error),
+        );
+        await waitFor('the waiter to queue', () => pool().waiting === 1, 5000);
+        if (how === 'drain') {
+          for (const session of p.running.proxy.sessions) if (session.waiting) session.drain();
+        }
+        expect(await outcome).toMatch(how === 'client' ? /timeout expired/ : /administrator/);
+        await waitFor('the waiter session to end', () => p.running.proxy.sessions.size === 1, 5000);
+        expect(pool()).toMatchObject({ active: 1, waiting: 0 });
+        await holder.end();
         await waitFor('the connection back in the pool', () => pool().active === 0, 3000);
+        expect(pool()).toEqual({ active: 0, idle: 1, waiting: 0 });
+        const next = await p.connect({ connectionTimeoutMillis: 3000 });
+        expect((await next.query<{ n: number }>('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+        await next.end();
       } finally {
+        await holder.end().catch(() => undefined);
         await p.stop(500);
         proxy = undefined;
       }
