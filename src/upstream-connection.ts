@@ -123,7 +123,12 @@ export class UpstreamConnection {
       new FrameReader({ maxMessageSize: MAX_BACKEND_MESSAGE }),
     );
     const timer = setTimeout(() => {
-      socket.destroy(new Error(`upstream login timed out after ${login.connectTimeoutMs} ms`));
+      // ETIMEDOUT: a connection failure, retried by connectWithRetry and then reported as 08006.
+      socket.destroy(
+        Object.assign(new Error(`upstream login timed out after ${login.connectTimeoutMs} ms`), {
+          code: 'ETIMEDOUT',
+        }),
+      );
     }, login.connectTimeoutMs);
     try {
       const params: Record<string, string> = {};
@@ -232,8 +237,9 @@ export class UpstreamConnection {
 
   /**
    * Run SQL the proxy needs (session reset, SET replay, health check) and wait for its
-   * ReadyForQuery; its replies never reach a client. Rejects with the first ErrorResponse.
-   * Returns the ParameterStatus frames it produced.
+   * ReadyForQuery; its replies never reach a client. Rejects with the first ErrorResponse, or
+   * with FATAL 08006 when the connection closes or does not answer within `timeoutMs` (then it
+   * is destroyed). Returns the ParameterStatus frames it produced.
    */
   runQuiet(sql: string, timeoutMs: number): Promise<Buffer[]> {
     const previous = this.listener;
@@ -242,7 +248,7 @@ export class UpstreamConnection {
       const reports: Buffer[] = [];
       const timer = setTimeout(() => {
         this.destroy();
-        finish(new Error(`internal query timed out after ${timeoutMs} ms`));
+        finish(lostUpstream(`it did not answer an internal query within ${timeoutMs} ms`));
       }, timeoutMs);
       const finish = (error: Error | undefined): void => {
         clearTimeout(timer);
@@ -265,7 +271,13 @@ export class UpstreamConnection {
           }
         },
         onClose: (error) => {
-          finish(error ?? new Error('upstream connection closed'));
+          finish(
+            lostUpstream(
+              error === undefined
+                ? 'it closed the connection'
+                : `connection error: ${error.message}`,
+            ),
+          );
         },
       });
       this.write(fe.query(sql));
@@ -317,6 +329,13 @@ export class UpstreamConnection {
     this.closed = true;
     this.socket.destroy();
   }
+}
+
+/** FATAL 08006: the upstream connection is unusable (an internal query got no answer, it closed). */
+function lostUpstream(why: string): PgError {
+  return new PgError(SqlState.ConnectionFailure, `lost the upstream Postgres connection: ${why}`, {
+    severity: 'FATAL',
+  });
 }
 
 function openSocket(endpoint: UpstreamEndpoint, timeoutMs: number): Promise<net.Socket> {

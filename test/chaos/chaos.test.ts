@@ -234,57 +234,45 @@ describe('stalled upstream with timeouts.queryMs', () => {
 });
 
 /**
- * BUG (src/upstream-connection.ts connect() / runQuiet(), src/upstream-connect.ts): the proxy's
- * own upstream timeouts surface as plain Errors. An upstream that accepts TCP but never answers
- * the login hits `socket.destroy(new Error('upstream login timed out …'))` — an Error without a
- * `code`, so connectWithRetry() neither retries it nor turns it into FATAL 08006, and the
- * session's fail() answers XX000 "internal error in DocFusionDB". The same happens when the SET
- * replay (or DISCARD ALL, ROLLBACK, the health check) times out in runQuiet(): "internal query
- * timed out" → XX000. Fix: give these errors code ETIMEDOUT (retryable) or throw
- * PgError 08006 "could not connect to / lost the upstream Postgres" from them.
+ * The proxy's own upstream timeouts are connection failures: an upstream that accepts TCP but never
+ * answers the login times out with ETIMEDOUT (retried, then FATAL 08006), and an internal query
+ * (the SET replay, DISCARD ALL, ROLLBACK, the health check) that gets no answer is FATAL 08006 —
+ * never XX000 "internal error".
  */
 describe('stalled upstream during login and settings replay', () => {
-  knownBug(
-    'a login the upstream never answers: FATAL 08006 within bounds, not an internal error',
-    async () => {
-      const p = await setup('session', {
-        auth: { method: 'trust' },
-        upstreamConnect: { timeoutMs: 1000, retries: 1 },
-      });
-      relayOf().stallNewConnections('both');
-      const login = await outcome(async () => {
-        await client(p, { connectionTimeoutMillis: 15_000 });
-      });
-      relayOf().resume();
-      note('login against a stalled upstream', login);
-      expect(login.ok).toBe(false);
-      expect(login.ms).toBeLessThan(10_000);
-      expect(login.message).not.toMatch(/internal error/);
-      expect(CONNECTION_LOST).toContain(login.code);
-    },
-    30_000,
-  );
+  test('a login the upstream never answers: FATAL 08006 within bounds, not an internal error', async () => {
+    const p = await setup('session', {
+      auth: { method: 'trust' },
+      upstreamConnect: { timeoutMs: 1000, retries: 1 },
+    });
+    relayOf().stallNewConnections('both');
+    const login = await outcome(async () => {
+      await client(p, { connectionTimeoutMillis: 15_000 });
+    });
+    relayOf().resume();
+    note('login against a stalled upstream', login);
+    expect(login.ok).toBe(false);
+    expect(login.ms).toBeLessThan(10_000);
+    expect(login.message).not.toMatch(/internal error/);
+    expect(CONNECTION_LOST).toContain(login.code);
+  }, 30_000);
 
-  knownBug(
-    'a settings replay the upstream never answers: a connection error, not an internal error',
-    async () => {
-      const p = await setup('transaction', { auth: { method: 'trust' } });
-      const c = await client(p, { application_name: 'chaos-replay' });
-      await c.query('SELECT 1');
-      // Another client leaves a connection with other settings in the pool: c's next lease needs a SET.
-      const other = await client(p, { application_name: 'chaos-other' });
-      await other.query("SET work_mem = '9MB'");
-      await other.end();
-      relayOf().stall('both');
-      const o = await outcome(() => c.query('SELECT 2'));
-      relayOf().resume();
-      note('settings replay against a stalled upstream', o);
-      expect(o.ok).toBe(false);
-      expect(o.message).not.toMatch(/internal error/);
-      expect(CONNECTION_LOST).toContain(o.code);
-    },
-    30_000,
-  );
+  test('a settings replay the upstream never answers: a connection error, not an internal error', async () => {
+    const p = await setup('transaction', { auth: { method: 'trust' } });
+    const c = await client(p, { application_name: 'chaos-replay' });
+    await c.query('SELECT 1');
+    // Another client leaves a connection with other settings in the pool: c's next lease needs a SET.
+    const other = await client(p, { application_name: 'chaos-other' });
+    await other.query("SET work_mem = '9MB'");
+    await other.end();
+    relayOf().stall('both');
+    const o = await outcome(() => c.query('SELECT 2'));
+    relayOf().resume();
+    note('settings replay against a stalled upstream', o);
+    expect(o.ok).toBe(false);
+    expect(o.message).not.toMatch(/internal error/);
+    expect(CONNECTION_LOST).toContain(o.code);
+  }, 30_000);
 });
 
 // ---- reset mid-DataRow ------------------------------------------------------------------------
