@@ -173,10 +173,14 @@ export class Session {
     );
   }
 
-  /** CancelRequest with this session's key: cancel the running statement, if any. */
-  cancel(): void {
+  /**
+   * CancelRequest with this session's key: cancel the running statement, if any. Returns whether
+   * a cancel went upstream.
+   */
+  cancel(): boolean {
     const forwarded = this.link?.cancel(this.ctx.config.upstreamConnect.timeoutMs) ?? false;
     cancels.labels(forwarded ? 'forwarded' : 'ignored').inc();
+    return forwarded;
   }
 
   /** Shutdown: end the session now if idle, else as soon as its running statement finishes. */
@@ -468,15 +472,11 @@ export class Session {
       }
     }
     this.relay(frames, chunk);
-    if (this.busy && this.queryTimer === undefined && this.ctx.config.timeouts.queryMs > 0) {
+    const queryMs = this.ctx.config.timeouts.queryMs;
+    if (queryMs > 0 && this.queryTimer === undefined && this.busy) {
       this.queryTimer = setTimeout(() => {
-        this.queryTimer = undefined;
-        this.log.warn(
-          { timeoutMs: this.ctx.config.timeouts.queryMs },
-          'query timeout: cancelling the statement',
-        );
-        this.cancel();
-      }, this.ctx.config.timeouts.queryMs);
+        this.queryTimedOut(queryMs);
+      }, queryMs);
     }
   }
 
@@ -593,6 +593,38 @@ export class Session {
         );
       }, clientIdleMs);
     }
+  }
+
+  /**
+   * timeouts.query_ms passed: cancel the statement. If the reply is still not back
+   * `upstream_connect.timeout_ms` later (a stalled network path, a frozen host: not even the
+   * cancel's error arrives), give up on the upstream connection and end the session with FATAL
+   * 08006, rather than hold the client and its connection until TCP gives up.
+   */
+  private queryTimedOut(queryMs: number): void {
+    this.queryTimer = undefined;
+    this.log.warn({ timeoutMs: queryMs }, 'query timeout: cancelling the statement');
+    if (!this.cancel()) return;
+    const graceMs = this.ctx.config.upstreamConnect.timeoutMs;
+    this.queryTimer = setTimeout(() => {
+      this.queryTimer = undefined;
+      if (this.closing || !this.busy) return;
+      this.log.warn(
+        { timeoutMs: queryMs, graceMs },
+        'no reply from the upstream after cancelling a timed-out statement; closing its connection',
+      );
+      this.link?.abort();
+      this.terminate(
+        new PgError(
+          SqlState.ConnectionFailure,
+          `terminating connection: the upstream Postgres did not answer within ${graceMs} ms of cancelling a statement that ran past timeouts.query_ms (${queryMs} ms)`,
+          {
+            severity: 'FATAL',
+            hint: 'The network path to Postgres or its host may be stalled; reconnect.',
+          },
+        ),
+      );
+    }, graceMs);
   }
 
   private clearIdleTimer(): void {

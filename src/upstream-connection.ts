@@ -308,7 +308,11 @@ export class UpstreamConnection {
   private async sendCancel(timeoutMs: number): Promise<void> {
     const socket = await openSocket(this.endpoint, timeoutMs);
     await new Promise<void>((resolve) => {
+      // Postgres closes the connection once it has taken the request; one that never does (a
+      // stalled network path) is given up after the timeout.
+      const timer = setTimeout(() => socket.destroy(), timeoutMs);
       socket.on('close', () => {
+        clearTimeout(timer);
         resolve();
       });
       socket.on('error', () => {

@@ -197,6 +197,11 @@ export class UpstreamLink {
     return true;
   }
 
+  /** The leased connection stopped answering: destroy it (close() then drops it from the pool). */
+  abort(): void {
+    this.lease?.destroy();
+  }
+
   /** End: give the connection back (reset first in session mode) or close it. */
   close(): void {
     if (this.closed) return;

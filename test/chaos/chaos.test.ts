@@ -26,8 +26,6 @@ import {
 import type { ChaosRelay } from './relay.js';
 
 const suffix = randomBytes(4).toString('hex');
-/** `test.fails` until fixed; CHAOS_SHOW_BUGS=1 runs them as plain tests to see how they fail. */
-const knownBug = process.env.CHAOS_SHOW_BUGS ? test : test.fails;
 /** CHAOS_VERBOSE=1 prints what each affected client got. */
 const note = (what: string, o: unknown): void => {
   if (process.env.CHAOS_VERBOSE) console.log(what, JSON.stringify(o));
@@ -205,32 +203,34 @@ describe('stalled upstream with timeouts.queryMs', () => {
   }, 30_000);
 
   /**
-   * BUG (src/session.ts query timer / src/upstream-link.ts cancel()): timeouts.queryMs only sends a
-   * cancel. When the upstream stops answering altogether (a stalled network path, a frozen host),
-   * nothing else ever ends the wait: the client hangs until TCP keepalive gives up (minutes), with
-   * its pool connection held. Expected: after the cancel gets no answer within a grace period
-   * (say upstreamConnect.timeoutMs), the proxy gives up on the upstream connection (destroy it,
-   * release it as not reusable) and sends the client FATAL 08006 (or ERROR 57014 and a fresh
-   * connection in transaction mode).
+   * timeouts.queryMs sends a cancel; when the upstream stops answering altogether (a stalled
+   * network path, a frozen host, and here the cancel connection stalls too), the proxy gives up
+   * `upstreamConnect.timeoutMs` after the cancel: it destroys the upstream connection (not reused)
+   * and the client gets FATAL 08006, instead of waiting until TCP keepalive gives up.
    */
-  knownBug(
-    'a stall that never ends: the client still gets an error within bounds',
-    async () => {
-      const p = await setup('session', {
-        timeouts: { queryMs: 500 },
-        upstreamConnect: { timeoutMs: 1000 },
-      });
-      const c = await client(p, { query_timeout: 0 });
-      const running = outcome(() => c.query('SELECT pg_sleep(2)'));
-      await sleep(100);
-      relayOf().stall('both', true);
-      const settled = await Promise.race([running, sleep(8000).then(() => undefined)]);
-      relayOf().resume();
-      expect(settled, 'no answer 8 s into a 0.5 s query timeout').toBeDefined();
-      expect(settled?.ok).toBe(false);
-    },
-    30_000,
-  );
+  test('a stall that never ends: the client gets FATAL 08006 within bounds; the pool recovers', async () => {
+    const p = await setup('session', {
+      timeouts: { queryMs: 500 },
+      upstreamConnect: { timeoutMs: 1000 },
+    });
+    const c = await client(p, { query_timeout: 0 });
+    const running = outcome(() => c.query('SELECT pg_sleep(2)'));
+    await sleep(100);
+    relayOf().stall('both', true);
+    const settled = await Promise.race([running, sleep(8000).then(() => undefined)]);
+    relayOf().resume();
+    note('stall that never ends', settled);
+    expect(settled, 'no answer 8 s into a 0.5 s query timeout').toBeDefined();
+    expect(settled?.ok).toBe(false);
+    expect(settled?.severity).toBe('FATAL');
+    expect(settled?.code).toBe('08006');
+    expect(settled?.message).not.toMatch(/internal error/);
+    for (const x of clients.splice(0)) await x.end();
+    const later = await client(p);
+    expect((await later.query<{ n: number }>('SELECT 3 AS n')).rows).toEqual([{ n: 3 }]);
+    for (const x of clients.splice(0)) await x.end();
+    await backToBaseline(p, direct, 0);
+  }, 30_000);
 });
 
 /**
