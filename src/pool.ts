@@ -145,6 +145,8 @@ export class Pool {
         if (index >= 0) this.waiters.splice(index, 1);
       };
       const onAbort = (): void => {
+        // Once served, the connection is on its way: the link gives it back (it is closed).
+        if (!this.waiters.includes(waiter)) return;
         leave();
         clearTimeout(waiter.timer);
         reject(new ClosedError());
