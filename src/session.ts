@@ -455,6 +455,7 @@ export class Session {
   // ---- relay -------------------------------------------------------------------------------
 
   private fromClient(frames: Frame[], chunk: Buffer): void {
+    if (this.closing) return; // bytes that arrive while the session closes
     bytes.in += chunk.length;
     this.lastActivityAt = Date.now();
     this.clearIdleTimer();

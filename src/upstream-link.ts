@@ -165,6 +165,8 @@ export class UpstreamLink {
   }
 
   fromClient(frames: Frame[], chunk: Buffer): void {
+    // A closed link leases nothing more (bytes can still arrive while its session closes).
+    if (this.closed) return;
     if (!this.lease && !this.acquiring) {
       // Fast path: an idle connection that needs neither a health check nor a settings sync
       // is leased on the spot, without pausing the client or waiting a tick.
@@ -253,7 +255,10 @@ export class UpstreamLink {
   // ---- leasing -------------------------------------------------------------------------------
 
   private requestLease(leased: UpstreamConnection | undefined): void {
-    if (this.acquiring || this.closed) return;
+    if (this.acquiring || this.closed) {
+      if (leased) this.pool.release(leased, true);
+      return;
+    }
     this.acquiring = true;
     this.owner.pauseClient();
     (leased ? Promise.resolve(leased) : this.pool.acquire(this.waitSignal()))

@@ -54,9 +54,14 @@ describe('protocol fuzzing of a running proxy', () => {
 // ---- bugs found by the fuzzer (fixed) --------------------------------------------------------------
 
 /** A raw socket logged in with trust auth (resolves at the first ReadyForQuery). */
-function rawLogin(port: number, user: string, database: string): Promise<net.Socket> {
+function rawLogin(
+  port: number,
+  user: string,
+  database: string,
+  allowHalfOpen = false,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => {
+    const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen }, () => {
       socket.write(fe.startupMessage({ user, database }));
     });
     let seen = Buffer.alloc(0);
@@ -265,4 +270,38 @@ describe('bugs found by the fuzzer', () => {
     },
     30_000,
   );
+
+  /**
+   * Was (src/session.ts fromClient(), src/upstream-link.ts fromClient()): bytes that arrived after
+   * the session had ended (here a Query in a TCP chunk after the client's Terminate; also after
+   * an idle timeout or an upstream FATAL, until the socket is destroyed a second later) still
+   * reached the closed link, which leased a connection for them — in transaction mode one nobody
+   * would ever give back. Found by the fuzzer once its known-bug avoidance was removed.
+   */
+  test('transaction pooling: bytes after Terminate do not lease a connection', async () => {
+    proxy = await startPoolProxy({
+      pool: { mode: 'transaction', size: 2 },
+      auth: { method: 'trust' },
+    });
+    const p = proxy;
+    const active = (): number => p.running.proxy.pools.all()[0]?.stats().active ?? -1;
+    try {
+      // Half-open, so the Query can still be written after the proxy's FIN.
+      const socket = await rawLogin(p.port, p.user, p.database, true);
+      socket.on('error', () => undefined);
+      socket.write(fe.terminate());
+      await waitFor('the session to end', () => p.running.proxy.sessions.size === 0, 5000);
+      socket.write(fe.query('SELECT 1'));
+      await sleep(300); // the proxy reads it (its socket stays readable for a second)
+      socket.destroy();
+      expect(active()).toBe(0);
+      const client = await p.connect({ query_timeout: 3000 });
+      expect((await client.query<{ n: number }>('SELECT 2 AS n')).rows).toEqual([{ n: 2 }]);
+      await client.end();
+      expect(active()).toBe(0);
+    } finally {
+      await p.stop(500);
+      proxy = undefined;
+    }
+  }, 30_000);
 });
