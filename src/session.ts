@@ -139,6 +139,14 @@ export class Session {
     return this.link?.pinned;
   }
 
+  /**
+   * An extended-protocol batch is open (no Sync yet): as in Postgres, which sends no
+   * ReadyForQuery before the Sync, the idle timeouts do not apply.
+   */
+  get inBatch(): boolean {
+    return this.link?.inBatch ?? false;
+  }
+
   /** Waiting for an upstream connection. */
   get waiting(): boolean {
     return this.link?.waiting ?? false;

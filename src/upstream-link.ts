@@ -132,6 +132,11 @@ export class UpstreamLink {
     return this.pinnedBy;
   }
 
+  /** An extended-protocol batch is open (no Sync since its first message). */
+  get inBatch(): boolean {
+    return this.openBatch;
+  }
+
   /** Lease a connection now with the client's settings applied (login; session mode keeps it). */
   async attach(): Promise<UpstreamConnection> {
     this.acquiring = true;

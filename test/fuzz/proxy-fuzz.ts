@@ -441,12 +441,14 @@ export class FuzzHarness {
   async inspect(t: TargetRuntime, localPort: number): Promise<string | undefined> {
     const session = [...t.running.proxy.sessions].find((s) => s.remote.endsWith(`:${localPort}`));
     if (!session) return `the proxy has no session for this socket (yet kept it open)`;
-    const desc = `session #${session.id} ${session.state} busy=${session.busy} waiting=${session.waiting} tx=${String.fromCharCode(session.txStatus)} pinned=${session.pinned ?? '-'}`;
+    const desc = `session #${session.id} ${session.state} busy=${session.busy} batch=${session.inBatch} waiting=${session.waiting} tx=${String.fromCharCode(session.txStatus)} pinned=${session.pinned ?? '-'}`;
     if (session.state !== 'ready') return `${desc}: still in startup past limits.startupTimeoutMs`;
-    if (!session.busy)
+    // With an extended-protocol batch open (no Sync yet), Postgres sends no ReadyForQuery and
+    // arms no idle timeout: then it must be waiting for the client, checked below.
+    if (!session.busy && !session.inBatch)
       return `${desc}${session.admin ? ' (admin console)' : ''}: idle, yet not closed by the idle timeouts`;
     const pid = session.upstreamPid;
-    if (pid === undefined) return `${desc}: busy without an upstream connection`;
+    if (pid === undefined) return `${desc}: busy (or in a batch) without an upstream connection`;
     const r = await this.admin.query<{
       state: string | null;
       wait_event: string | null;
@@ -456,9 +458,11 @@ export class FuzzHarness {
     ]);
     const row = r.rows[0];
     if (!row) return `${desc}: its upstream backend ${pid} is gone`;
-    // Postgres itself waits here for the client (an unsynced batch, COPY FROM STDIN): no timeout applies.
-    if (row.state === 'active' && row.wait_event === 'ClientRead') {
-      this.count(`linger:waiting-for-client`);
+    // Postgres itself waits here for the client (an unsynced batch, COPY FROM STDIN): no timeout
+    // applies. A batch whose first message failed (before any statement ran) leaves the backend
+    // in its previous state, 'idle', skipping up to the Sync.
+    if (row.wait_event === 'ClientRead' && (row.state === 'active' || session.inBatch)) {
+      this.count(session.inBatch ? 'linger:waiting-for-client-batch' : 'linger:waiting-for-client');
       return undefined;
     }
     return `${desc}: upstream ${pid} is '${row.state}' (${row.wait_event ?? '-'}) with ${row.query}`;
