@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import { BatchedHistogram } from './batched-histogram.js';
 
 /**
  * Every DocFusionDB metric, declared in this one module (names prefixed `docfusion_`).
@@ -53,7 +54,8 @@ export const poolSize = new client.Gauge({
   registers: [registry],
 });
 
-export const poolWaitSeconds = new client.Histogram({
+/** Observed on every lease: a BatchedHistogram (keep the pool's cell, `cell(pool)`). */
+export const poolWaitSeconds = new BatchedHistogram({
   name: 'docfusion_pool_checkout_wait_seconds',
   help: 'Time a client waited for an upstream connection from its pool.',
   labelNames: ['pool'] as const,
@@ -61,7 +63,8 @@ export const poolWaitSeconds = new client.Histogram({
   registers: [registry],
 });
 
-export const statementSeconds = new client.Histogram({
+/** Observed on every statement: a BatchedHistogram (keep the cells, `cell(route, command)`). */
+export const statementSeconds = new BatchedHistogram({
   name: 'docfusion_statement_duration_seconds',
   help: 'Statement duration seen by the proxy, from the request to its ReadyForQuery, by route and command tag.',
   labelNames: ['route', 'command'] as const,

@@ -5,6 +5,7 @@ import type { PoolMode, PoolSettings } from './config-types.js';
 import { ClosedError } from './frame-stream.js';
 import type { UpstreamConnection, UpstreamListener } from './upstream-connection.js';
 import type { UpstreamEndpoint } from './upstream-target.js';
+import type { HistogramCell } from './batched-histogram.js';
 import { poolWaitSeconds } from './metrics.js';
 
 export interface PoolKey {
@@ -62,13 +63,16 @@ export class Pool {
   private pauseWaiters: (() => void)[] = [];
   private totalAcquired = 0;
   private totalWaitMs = 0;
+  private readonly waitCell: HistogramCell;
 
   constructor(
     readonly key: PoolKey,
     private settings: EffectivePoolSettings,
     private connector: Connector,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.waitCell = poolWaitSeconds.cell(this.name);
+  }
 
   get mode(): PoolMode {
     return this.settings.mode;
@@ -307,7 +311,7 @@ export class Pool {
     const waited = Date.now() - since;
     this.totalAcquired++;
     this.totalWaitMs += waited;
-    poolWaitSeconds.labels(this.name).observe(waited / 1000);
+    this.waitCell.observe(waited / 1000);
   }
 
   private get total(): number {

@@ -10,6 +10,7 @@ import {
 } from './metrics.js';
 import { normalizeSql } from './sql-parser.js';
 import type { SessionSpan, StatementSpan } from './tracing.js';
+import type { HistogramCell } from './batched-histogram.js';
 
 interface Request {
   readonly route: Route;
@@ -108,18 +109,15 @@ function sqlText({ body, parse }: SqlRef): string {
   return body.toString('utf8', start, end < 0 ? body.length : end);
 }
 
-const children = new Map<string, ReturnType<typeof statementSeconds.labels>>();
+const cells = new Map<string, HistogramCell>();
 
-/** The histogram child for (route, command), looked up once per pair. */
-function durationHistogram(
-  route: Route,
-  command: string,
-): ReturnType<typeof statementSeconds.labels> {
+/** The histogram cell for (route, command), looked up once per pair. */
+function durationHistogram(route: Route, command: string): HistogramCell {
   const key = `${route}\0${command}`;
-  let child = children.get(key);
-  if (!child) {
-    child = statementSeconds.labels(route, command);
-    children.set(key, child);
+  let cell = cells.get(key);
+  if (!cell) {
+    cell = statementSeconds.cell(route, command);
+    cells.set(key, cell);
   }
-  return child;
+  return cell;
 }
