@@ -4,6 +4,7 @@ import {
   BackendCode,
   FrontendCode,
   TransactionStatus,
+  typeTable,
   type TransactionStatusByte,
 } from '../protocol/message-codes.js';
 import * as be from '../protocol/backend-encoders.js';
@@ -28,7 +29,7 @@ import {
 import { isFatal, ResponseTracker, SLOT, type Slot } from './response-tracker.js';
 import { applyEffect, diffSql, type ParamState } from './session-params.js';
 import type { SqlRef, StatementMeter } from './statement-meter.js';
-import { sessionEffects, type SessionEffect } from './statement-effects.js';
+import { provablyWithoutEffects, sessionEffects, type SessionEffect } from './statement-effects.js';
 import type { UpstreamConnection } from './upstream-connection.js';
 
 /** What the link needs from its session. */
@@ -53,8 +54,8 @@ export interface LinkOwner {
 
 const NO_BODY = Buffer.alloc(0);
 
-/** Frontend message types that begin or continue an extended-protocol batch. */
-const EXTENDED = new Set<number>([
+/** Frontend message types that begin or continue an extended-protocol batch (1 by type byte). */
+const EXTENDED = typeTable([
   FrontendCode.Parse,
   FrontendCode.Bind,
   FrontendCode.Describe,
@@ -339,32 +340,37 @@ export class UpstreamLink {
 
   private forward(lease: UpstreamConnection, frames: Frame[], chunk: Buffer | undefined): void {
     const transactionMode = this.mode === 'transaction';
+    // The frames to write, once one of them is rewritten or answered here (else the chunk).
     let out: Buffer[] | undefined = chunk === undefined ? [] : undefined;
-    const divert = (i: number): Buffer[] => (out ??= frames.slice(0, i).map((f) => f.raw));
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i];
       if (frame === undefined) continue;
       const type = frame.type;
-      if (EXTENDED.has(type)) this.openBatch = true;
+      if (EXTENDED[type] === 1) this.openBatch = true;
       switch (type) {
         case FrontendCode.Query: {
+          const body = frame.body;
           const local = this.owner.routeLocal(frame, this.txStatus);
           if (local !== undefined) {
-            divert(i);
+            out ??= rawsOf(frames, i);
             this.owner.meter.local('SHOW');
             this.emit(this.tracker.push({ expect: 'query', synthetic: local }));
             continue;
           }
-          this.owner.meter.begin('passthrough', { body: frame.body, parse: false });
-          if (!transactionMode) {
+          this.owner.meter.begin('passthrough', { body, parse: false });
+          // The common case: nothing here can change the session, proven without decoding.
+          if (
+            !transactionMode ||
+            (body[body.length - 1] === 0 && provablyWithoutEffects(body, 0, body.length - 1))
+          ) {
             this.tracker.push(SLOT.query);
             break;
           }
-          const sql = decodeQuery(frame.body).sql;
+          const sql = decodeQuery(body).sql;
           const effects = sessionEffects(sql);
           const answered = this.answerDeallocate(sql, effects);
           if (answered) {
-            divert(i);
+            out ??= rawsOf(frames, i);
             this.owner.meter.abandonLast();
             this.owner.meter.local('DEALLOCATE');
             this.emit(this.tracker.push({ expect: 'query', synthetic: answered }));
@@ -396,7 +402,7 @@ export class UpstreamLink {
           break;
         case FrontendCode.Execute: {
           const effects = transactionMode
-            ? this.portalEffects.get(frame.body.toString('utf8', 0, frame.body.indexOf(0)))
+            ? this.portalEffects.get(cstringAt(frame.body, 0))
             : undefined;
           if (effects === undefined) {
             this.tracker.push(SLOT.execute);
@@ -417,12 +423,14 @@ export class UpstreamLink {
           this.tracker.copyEnded();
           break;
         case FrontendCode.Parse: {
-          this.parsedSql.set(frame.body.toString('utf8', 0, frame.body.indexOf(0)), frame.body);
-          if (!transactionMode) {
+          const body = frame.body;
+          this.parsedSql.set(cstringAt(body, 0), body);
+          if (!transactionMode || unnamedParseWithoutEffects(body)) {
+            if (transactionMode) this.unnamedEffects = undefined;
             this.tracker.push(SLOT.parse);
             break;
           }
-          const parse = decodeParse(frame.body);
+          const parse = decodeParse(body);
           if (parse.name === '') {
             const effects = sessionEffects(parse.sql);
             this.unnamedEffects = undefined;
@@ -430,15 +438,14 @@ export class UpstreamLink {
               this.tracker.push(SLOT.parse);
               break;
             }
-            const renamed = this.deallocateByName(lease, effects, divert, i);
-            if (renamed) continue;
+            if (this.deallocateByName(lease, effects, (out ??= rawsOf(frames, i)))) continue;
             // The statement takes effect when it is executed, not when it is parsed.
             this.noteEffects(undefined, effects);
             this.unnamedEffects = effects;
             this.tracker.push(SLOT.parse);
             break;
           }
-          const target = divert(i);
+          const target = (out ??= rawsOf(frames, i));
           const statement = this.statements.define(parse.name, parse.sql, parse.paramTypes);
           const effects = sessionEffects(parse.sql);
           this.noteEffects(undefined, effects);
@@ -454,15 +461,19 @@ export class UpstreamLink {
         case FrontendCode.Bind:
         case FrontendCode.Describe:
         case FrontendCode.Close: {
+          const body = frame.body;
+          let name: string | undefined;
           if (type === FrontendCode.Bind) {
-            const statementName = boundStatementName(frame.body);
-            const body = this.parsedSql.get(statementName);
-            this.boundSql = body === undefined ? undefined : { body, parse: true };
-            const portal = frame.body.toString('utf8', 0, frame.body.indexOf(0));
+            name = boundStatementName(body);
+            const parsed = this.parsedSql.get(name ?? '');
+            this.boundSql = parsed === undefined ? undefined : { body: parsed, parse: true };
+            const portal = cstringAt(body, 0);
             const effects =
-              statementName === '' ? this.unnamedEffects : this.namedEffects.get(statementName);
+              name === '' || name === undefined ? this.unnamedEffects : this.namedEffects.get(name);
             if (effects) this.portalEffects.set(portal, effects);
-            else this.portalEffects.delete(portal);
+            else if (this.portalEffects.size > 0) this.portalEffects.delete(portal);
+          } else if (transactionMode) {
+            name = targetStatementName(type, body);
           }
           const expect =
             type === FrontendCode.Bind
@@ -470,14 +481,15 @@ export class UpstreamLink {
               : type === FrontendCode.Describe
                 ? 'describe'
                 : 'close';
-          const name = transactionMode ? statementNameOf(frame) : undefined;
           const statement =
-            name === undefined || name === '' ? undefined : this.statements.get(name);
+            !transactionMode || name === undefined || name === ''
+              ? undefined
+              : this.statements.get(name);
           if (!statement || name === undefined) {
             this.tracker.push(SLOT[expect]);
             break;
           }
-          const target = divert(i);
+          const target = (out ??= rawsOf(frames, i));
           if (type === FrontendCode.Close) {
             this.statements.delete(name);
             this.emit(this.tracker.push({ expect: 'close', synthetic: be.closeComplete() }));
@@ -486,7 +498,7 @@ export class UpstreamLink {
           this.emit(this.prepareOn(lease, statement, target, true));
           target.push(
             type === FrontendCode.Bind
-              ? renameBind(frame.body, statement.upstreamName)
+              ? renameBind(body, statement.upstreamName)
               : statementTargetFrame(type, statement.upstreamName),
           );
           this.tracker.push({ expect });
@@ -504,7 +516,7 @@ export class UpstreamLink {
         ? Buffer.concat(out)
         : chunk !== undefined && coversExactly(frames, chunk)
           ? chunk
-          : Buffer.concat(frames.map((f) => f.raw));
+          : Buffer.concat(rawsOf(frames, frames.length));
     if (data.length > 0 && !lease.write(data)) {
       this.owner.pauseClient();
       lease.socket.once('drain', () => {
@@ -590,8 +602,7 @@ export class UpstreamLink {
   private deallocateByName(
     lease: UpstreamConnection,
     effects: SessionEffect[],
-    divert: (i: number) => Buffer[],
-    i: number,
+    target: Buffer[],
   ): boolean {
     const only = effects.length === 1 ? effects[0] : undefined;
     if (only?.kind !== 'deallocate' || only.name === null || this.sqlPrepared) {
@@ -599,7 +610,6 @@ export class UpstreamLink {
     }
     const statement = this.statements.get(only.name);
     if (!statement) return false;
-    const target = divert(i);
     this.prepareOn(lease, statement, target, true);
     target.push(fe.parse('', `DEALLOCATE ${statement.upstreamName}`, []));
     lease.statements.delete(statement.upstreamName);
@@ -795,27 +805,51 @@ export class UpstreamLink {
   }
 }
 
-/** The statement name of a Bind body (portal\0statement\0…). */
-function boundStatementName(body: Buffer): string {
-  const portalEnd = body.indexOf(0);
-  const statementEnd = body.indexOf(0, portalEnd + 1);
-  return portalEnd < 0 || statementEnd < 0
-    ? ''
-    : body.toString('utf8', portalEnd + 1, statementEnd);
+/** The NUL-terminated string at `start` of `body` ('' when empty, without decoding; '' unterminated). */
+function cstringAt(body: Buffer, start: number): string {
+  if (body[start] === 0) return '';
+  const end = body.indexOf(0, start);
+  return end < 0 ? '' : body.toString('utf8', start, end);
 }
 
-/** The statement name of a Bind, or of a Describe/Close aimed at a statement ('S'). */
-function statementNameOf(frame: Frame): string | undefined {
-  if (frame.type === FrontendCode.Bind) {
-    const portalEnd = frame.body.indexOf(0);
-    const statementEnd = frame.body.indexOf(0, portalEnd + 1);
-    return portalEnd < 0 || statementEnd < 0
-      ? undefined
-      : frame.body.toString('utf8', portalEnd + 1, statementEnd);
-  }
-  const target =
-    frame.type === FrontendCode.Describe ? decodeDescribe(frame.body) : decodeClose(frame.body);
+/** The statement name of a Bind body (portal\0statement\0…); undefined when malformed. */
+function boundStatementName(body: Buffer): string | undefined {
+  const portalEnd = body.indexOf(0);
+  if (portalEnd < 0 || body.indexOf(0, portalEnd + 1) < 0) return undefined;
+  return cstringAt(body, portalEnd + 1);
+}
+
+/** The statement a Describe or Close aims at ('S'), or undefined for a portal ('P'). */
+function targetStatementName(type: number, body: Buffer): string | undefined {
+  // The unnamed portal, as most drivers describe it: nothing to decode.
+  if (body.length === 2 && body[0] === 0x50 /* P */ && body[1] === 0) return undefined;
+  const target = type === FrontendCode.Describe ? decodeDescribe(body) : decodeClose(body);
   return target.target === 'S' ? target.name : undefined;
+}
+
+/**
+ * A well-formed Parse of the unnamed statement whose text is plain ASCII without session effects
+ * (checked on the bytes, so the common extended-protocol Parse is never decoded); anything else
+ * is decoded and looked at.
+ */
+function unnamedParseWithoutEffects(body: Buffer): boolean {
+  if (body[0] !== 0) return false;
+  const sqlEnd = body.indexOf(0, 1);
+  if (sqlEnd < 0 || sqlEnd + 3 > body.length) return false;
+  const count = body.readInt16BE(sqlEnd + 1);
+  return (
+    count >= 0 && sqlEnd + 3 + 4 * count === body.length && provablyWithoutEffects(body, 1, sqlEnd)
+  );
+}
+
+/** The raw bytes of `frames[0, end)`. */
+function rawsOf(frames: readonly Frame[], end: number): Buffer[] {
+  const raws: Buffer[] = [];
+  for (let i = 0; i < end; i++) {
+    const frame = frames[i];
+    if (frame) raws.push(frame.raw);
+  }
+  return raws;
 }
 
 function coversExactly(frames: Frame[], chunk: Buffer): boolean {
