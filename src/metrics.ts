@@ -167,9 +167,13 @@ const COMMANDS = new Set([
   'START',
 ]);
 
-/** The label for a CommandComplete tag ("INSERT 0 1" → INSERT, "CREATE TABLE" → CREATE). */
+/**
+ * The label for a CommandComplete tag or its first word ("INSERT 0 1" → INSERT, "CREATE TABLE"
+ * → CREATE, "" → NONE).
+ */
 export function commandLabel(tag: string): string {
-  const word = tag.split(' ', 1)[0] ?? '';
+  const space = tag.indexOf(' ');
+  const word = space < 0 ? tag : tag.slice(0, space);
   return COMMANDS.has(word) ? word : tag === '' ? 'NONE' : 'OTHER';
 }
 

@@ -123,12 +123,13 @@ export class Pool {
     if (this.closed || this.paused || this.waiters.length > 0) return undefined;
     const connection = this.takeIdle();
     if (!connection) return undefined;
-    if (Date.now() - connection.lastUsedAt >= this.settings.serverCheckDelayMs) {
+    const now = Date.now();
+    if (now - connection.lastUsedAt >= this.settings.serverCheckDelayMs) {
       this.leased.delete(connection);
       this.idle.push(connection);
       return undefined;
     }
-    this.countAcquired(Date.now());
+    this.countAcquired(now, now);
     return connection;
   }
 
@@ -191,10 +192,11 @@ export class Pool {
    */
   release(connection: UpstreamConnection, reusable: boolean): void {
     if (!this.leased.delete(connection)) return;
-    connection.lastUsedAt = Date.now();
+    const now = Date.now();
+    connection.lastUsedAt = now;
     const tooOld =
       this.settings.serverLifetimeMs > 0 &&
-      Date.now() - connection.createdAt > this.settings.serverLifetimeMs;
+      now - connection.createdAt > this.settings.serverLifetimeMs;
     if (
       !reusable ||
       connection.isClosed ||
@@ -307,8 +309,8 @@ export class Pool {
     return `${this.key.endpoint.database}/${this.key.user}`;
   }
 
-  private countAcquired(since: number): void {
-    const waited = Date.now() - since;
+  private countAcquired(since: number, now = Date.now()): void {
+    const waited = now - since;
     this.totalAcquired++;
     this.totalWaitMs += waited;
     this.waitCell.observe(waited / 1000);

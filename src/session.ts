@@ -5,6 +5,7 @@ import { FrameReader, type Frame } from '../protocol/frame-reader.js';
 import {
   FrontendCode,
   TransactionStatus,
+  typeTable,
   type TransactionStatusByte,
 } from '../protocol/message-codes.js';
 import * as be from '../protocol/backend-encoders.js';
@@ -34,7 +35,7 @@ import { UpstreamRefusedError, type UpstreamCredentials } from './upstream-conne
 import { endpointFor } from './upstream-target.js';
 
 /** Frontend message types a client may send once logged in. */
-const RELAYED = new Set<number>([
+const RELAYED_TYPES = [
   FrontendCode.Bind,
   FrontendCode.Close,
   FrontendCode.CopyData,
@@ -47,10 +48,12 @@ const RELAYED = new Set<number>([
   FrontendCode.Parse,
   FrontendCode.Query,
   FrontendCode.Sync,
-]);
+];
+/** RELAYED_TYPES by type byte (1 = relayed). */
+const RELAYED = typeTable(RELAYED_TYPES);
 
 /** Everything a logged-in client may send: the relayed types and Terminate. */
-const ACCEPTED: ReadonlySet<number> = new Set([...RELAYED, FrontendCode.Terminate]);
+const ACCEPTED: ReadonlySet<number> = new Set([...RELAYED_TYPES, FrontendCode.Terminate]);
 
 export type SessionState = 'startup' | 'ready' | 'closed';
 
@@ -470,7 +473,7 @@ export class Session {
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i];
       if (frame === undefined) continue;
-      if (frame.type === FrontendCode.Terminate || !RELAYED.has(frame.type)) {
+      if (RELAYED[frame.type] !== 1) {
         if (i > 0) this.relay(frames.slice(0, i), chunk);
         this.terminate(
           frame.type === FrontendCode.Terminate
@@ -562,8 +565,8 @@ export class Session {
         }
         this.armTimers();
       },
-      routeLocal: (frame, txStatus) => {
-        const route = routeQuery(frame.body);
+      routeLocal: (body, txStatus) => {
+        const route = routeQuery(body);
         return route.kind === 'local' ? answerLocal(route.command, this.ctx, txStatus) : undefined;
       },
       internalQueryTimeoutMs: Math.max(5000, this.ctx.config.upstreamConnect.timeoutMs),

@@ -30,6 +30,7 @@ export class StatementMeter {
   private readonly requests: Request[] = [];
   private rows = 0;
   private command = '';
+  private lastCell: { route: Route; command: string; cell: HistogramCell } | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -46,8 +47,9 @@ export class StatementMeter {
     this.rows++;
   }
 
-  commandComplete(tag: string): void {
-    this.command = tag;
+  /** CommandComplete: the first word of its tag (commandWord). */
+  commandComplete(word: string): void {
+    this.command = word;
   }
 
   error(body: Buffer): void {
@@ -62,7 +64,7 @@ export class StatementMeter {
     if (!request) return;
     const elapsedMs = performance.now() - request.startedAt;
     const command = commandLabel(this.command);
-    durationHistogram(request.route, command).observe(elapsedMs / 1000);
+    this.cellFor(request.route, command).observe(elapsedMs / 1000);
     request.span?.end(command, this.rows);
     const slowMs = this.slowMs();
     if (slowMs > 0 && elapsedMs >= slowMs) {
@@ -79,6 +81,15 @@ export class StatementMeter {
     }
     this.rows = 0;
     this.command = '';
+  }
+
+  /** The histogram cell of (route, command): the last one again, as a rule. */
+  private cellFor(route: Route, command: string): HistogramCell {
+    const last = this.lastCell;
+    if (last?.route === route && last.command === command) return last.cell;
+    const cell = durationHistogram(route, command);
+    this.lastCell = { route, command, cell };
+    return cell;
   }
 
   /** Forget the request just begun (the proxy answered it after all). */

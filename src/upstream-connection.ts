@@ -4,6 +4,7 @@ import { FrameReader, type Frame } from '../protocol/frame-reader.js';
 import {
   BackendCode,
   TransactionStatus,
+  transactionStatusOf,
   type TransactionStatusByte,
 } from '../protocol/message-codes.js';
 import * as fe from '../protocol/frontend-encoders.js';
@@ -217,7 +218,7 @@ export class UpstreamConnection {
       (frames, chunk) => {
         for (const frame of frames) {
           if (frame.type === BackendCode.ReadyForQuery) {
-            this.txStatus = decodeReadyForQuery(frame.body);
+            this.txStatus = transactionStatusOf(frame.bodyByte(0));
           } else if (frame.type === BackendCode.ParameterStatus) {
             const { name, value } = decodeParameterStatus(frame.body);
             this.parameters.set(name, value);

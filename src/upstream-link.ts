@@ -4,6 +4,7 @@ import {
   BackendCode,
   FrontendCode,
   TransactionStatus,
+  transactionStatusOf,
   typeTable,
   type TransactionStatusByte,
 } from '../protocol/message-codes.js';
@@ -15,7 +16,7 @@ import {
   decodeParse,
   decodeQuery,
 } from '../protocol/frontend-decoders.js';
-import { decodeCommandComplete, decodeErrorFields } from '../protocol/backend-decoders.js';
+import { commandWord, decodeErrorFields } from '../protocol/backend-decoders.js';
 import type { PoolMode } from './config-types.js';
 import { ClosedError } from './frame-stream.js';
 import type { Pool } from './pool.js';
@@ -45,8 +46,8 @@ export interface LinkOwner {
   lost(error: unknown, clientAlreadyTold: boolean): void;
   /** Nothing in flight any more (drain on shutdown, timers). */
   idle(): void;
-  /** A Query the router sends elsewhere: returns the whole reply, or undefined for upstream. */
-  routeLocal(frame: Frame, txStatus: TransactionStatusByte): Buffer | undefined;
+  /** A Query (its body) the router sends elsewhere: the whole reply, or undefined for upstream. */
+  routeLocal(body: Buffer, txStatus: TransactionStatusByte): Buffer | undefined;
   readonly internalQueryTimeoutMs: number;
   /** Statement metrics, slow log and spans for this client. */
   readonly meter: StatementMeter;
@@ -84,7 +85,8 @@ export class UpstreamLink {
    * itself); undefined outside a transaction. They count only if the transaction commits.
    */
   private levels: { name: string | undefined; effects: SessionEffect[] }[] | undefined;
-  private lastTag = '';
+  /** First word of the last CommandComplete tag ("COMMIT" ends a transaction's SETs' wait). */
+  private lastCommand = '';
   private openBatch = false;
   /** Parse bodies by statement name ('' = unnamed), for the slow-statement log. */
   private readonly parsedSql = new Map<string, Buffer>();
@@ -350,7 +352,7 @@ export class UpstreamLink {
       switch (type) {
         case FrontendCode.Query: {
           const body = frame.body;
-          const local = this.owner.routeLocal(frame, this.txStatus);
+          const local = this.owner.routeLocal(body, this.txStatus);
           if (local !== undefined) {
             out ??= rawsOf(frames, i);
             this.owner.meter.local('SHOW');
@@ -731,8 +733,8 @@ export class UpstreamLink {
   private fromUpstream(frames: Frame[], chunk: Buffer): void {
     let start = 0;
     let sawReady = false;
-    const parts: Buffer[] = [];
-    let exact = true; // the chunk can be written as is
+    // What to write when the chunk cannot go as is (a reply swallowed, a synthetic one added).
+    let parts: Buffer[] | undefined;
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i];
       if (frame === undefined) continue;
@@ -740,20 +742,20 @@ export class UpstreamLink {
       if (type === BackendCode.ReadyForQuery) {
         sawReady = true;
         const previous = this.txStatus;
-        this.txStatus = (frame.body[0] ?? TransactionStatus.Idle) as TransactionStatusByte;
+        this.txStatus = transactionStatusOf(frame.bodyByte(0));
         if (previous !== TransactionStatus.Idle && this.txStatus === TransactionStatus.Idle) {
           // A transaction ended by a COMMIT/ROLLBACK we did not parse (or by an implicit end).
           const levels = this.levels;
           this.levels = undefined;
-          if (levels && this.lastTag === 'COMMIT')
+          if (levels && this.lastCommand === 'COMMIT')
             this.apply(levels.flatMap((level) => level.effects));
         }
         this.owner.meter.ready();
       } else if (type === BackendCode.DataRow) {
         this.owner.meter.row();
       } else if (type === BackendCode.CommandComplete) {
-        this.lastTag = decodeCommandComplete(frame.body);
-        this.owner.meter.commandComplete(this.lastTag);
+        this.lastCommand = commandWord(frame.body);
+        this.owner.meter.commandComplete(this.lastCommand);
       } else if (type === BackendCode.ErrorResponse) {
         this.owner.meter.error(frame.body);
         if (isFatal(frame.body)) this.noteFatal(frame);
@@ -763,17 +765,18 @@ export class UpstreamLink {
         type === BackendCode.ErrorResponse ? frame.body : NO_BODY,
       );
       if (verdict.forward && verdict.after === undefined) continue;
-      exact = false;
-      if (i > start) parts.push(...frames.slice(start, i).map((f) => f.raw));
+      parts ??= [];
+      for (let k = start; k < i; k++) parts.push(rawOf(frames, k));
       if (verdict.forward) parts.push(frame.raw);
       if (verdict.after) parts.push(...verdict.after);
       start = i + 1;
     }
     let data: Buffer;
-    if (exact && coversExactly(frames, chunk)) {
+    if (parts === undefined && coversExactly(frames, chunk)) {
       data = chunk;
     } else {
-      parts.push(...frames.slice(start).map((f) => f.raw));
+      parts ??= [];
+      for (let k = start; k < frames.length; k++) parts.push(rawOf(frames, k));
       data = Buffer.concat(parts);
     }
     if (data.length > 0 && !this.owner.writeClient(data)) {
@@ -840,6 +843,11 @@ function unnamedParseWithoutEffects(body: Buffer): boolean {
   return (
     count >= 0 && sqlEnd + 3 + 4 * count === body.length && provablyWithoutEffects(body, 1, sqlEnd)
   );
+}
+
+/** The raw bytes of `frames[i]` (empty if there is none). */
+function rawOf(frames: readonly Frame[], i: number): Buffer {
+  return frames[i]?.raw ?? NO_BODY;
 }
 
 /** The raw bytes of `frames[0, end)`. */
