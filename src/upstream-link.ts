@@ -860,14 +860,19 @@ function rawsOf(frames: readonly Frame[], end: number): Buffer[] {
   return raws;
 }
 
+/**
+ * The frames are exactly `chunk`: the reader framed them in the chunk itself (no bytes left
+ * over from an earlier chunk), from its first byte to its last. Compares positions only.
+ */
 function coversExactly(frames: Frame[], chunk: Buffer): boolean {
   const first = frames[0];
   const last = frames[frames.length - 1];
   return (
     first !== undefined &&
     last !== undefined &&
-    first.raw.buffer === chunk.buffer &&
-    first.raw.byteOffset === chunk.byteOffset &&
-    last.raw.byteOffset + last.raw.length === chunk.byteOffset + chunk.length
+    first.buffer === chunk &&
+    first.start === 0 &&
+    last.buffer === chunk &&
+    last.end === chunk.length
   );
 }
