@@ -159,6 +159,16 @@ export function decodeCommandComplete(body: Buffer): string {
   return tag;
 }
 
+/**
+ * The first word of a CommandComplete tag ("INSERT 0 1" → "INSERT"), read from the raw body
+ * without decoding the whole tag (tags are ASCII).
+ */
+export function commandWord(body: Buffer): string {
+  let end = 0;
+  while (end < body.length && body[end] !== 0x20 && body[end] !== 0) end++;
+  return body.toString('latin1', 0, end);
+}
+
 /** RowDescription ('T'). */
 export function decodeRowDescription(body: Buffer): DecodedField[] {
   const r = reader(body, 'RowDescription message');

@@ -27,6 +27,12 @@ export class Frame {
   get body(): Buffer {
     return this.buffer.subarray(this.start + this.headerLength, this.end);
   }
+
+  /** Byte `index` of the body, without making a view of it (undefined past its end). */
+  bodyByte(index: number): number | undefined {
+    const at = this.start + this.headerLength + index;
+    return at < this.end ? this.buffer[at] : undefined;
+  }
 }
 
 export interface FrameReaderOptions {

@@ -78,3 +78,20 @@ export const TransactionStatus = {
   Failed: 0x45, // E
 } as const;
 export type TransactionStatusByte = (typeof TransactionStatus)[keyof typeof TransactionStatus];
+
+/**
+ * The transaction status byte of a ReadyForQuery, read on the relay path without decoding the
+ * frame; anything unknown counts as "in a transaction", so the connection is not reused as idle.
+ */
+export function transactionStatusOf(byte: number | undefined): TransactionStatusByte {
+  return byte === TransactionStatus.Idle || byte === TransactionStatus.Failed
+    ? byte
+    : TransactionStatus.InTransaction;
+}
+
+/** A lookup table by message type byte: 1 for the given types, 0 for the others. */
+export function typeTable(types: readonly number[]): Uint8Array {
+  const table = new Uint8Array(256);
+  for (const type of types) table[type & 0xff] = 1;
+  return table;
+}

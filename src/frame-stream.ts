@@ -60,6 +60,20 @@ export class FrameStream {
     });
   }
 
+  /**
+   * Between scripted exchanges (a login waiting for the pool): keep reading, so that a peer that
+   * closes or resets is noticed (`onError`); bytes it sends meanwhile stay buffered for `next()`
+   * or `listen()`, and reading pauses again at the first chunk.
+   */
+  watch(onError: (error: Error) => void): void {
+    this.errorHandler = onError;
+    if (this.failure) {
+      onError(this.failure);
+      return;
+    }
+    this.socket.resume();
+  }
+
   /** Relay mode: every chunk's complete frames, in order. Frames already buffered are delivered first. */
   listen(handler: (frames: Frame[], chunk: Buffer) => void, onError: (error: Error) => void): void {
     this.handler = handler;

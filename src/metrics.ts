@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import { BatchedHistogram } from './batched-histogram.js';
 
 /**
  * Every DocFusionDB metric, declared in this one module (names prefixed `docfusion_`).
@@ -53,7 +54,8 @@ export const poolSize = new client.Gauge({
   registers: [registry],
 });
 
-export const poolWaitSeconds = new client.Histogram({
+/** Observed on every lease: a BatchedHistogram (keep the pool's cell, `cell(pool)`). */
+export const poolWaitSeconds = new BatchedHistogram({
   name: 'docfusion_pool_checkout_wait_seconds',
   help: 'Time a client waited for an upstream connection from its pool.',
   labelNames: ['pool'] as const,
@@ -61,7 +63,8 @@ export const poolWaitSeconds = new client.Histogram({
   registers: [registry],
 });
 
-export const statementSeconds = new client.Histogram({
+/** Observed on every statement: a BatchedHistogram (keep the cells, `cell(route, command)`). */
+export const statementSeconds = new BatchedHistogram({
   name: 'docfusion_statement_duration_seconds',
   help: 'Statement duration seen by the proxy, from the request to its ReadyForQuery, by route and command tag.',
   labelNames: ['route', 'command'] as const,
@@ -164,9 +167,13 @@ const COMMANDS = new Set([
   'START',
 ]);
 
-/** The label for a CommandComplete tag ("INSERT 0 1" → INSERT, "CREATE TABLE" → CREATE). */
+/**
+ * The label for a CommandComplete tag or its first word ("INSERT 0 1" → INSERT, "CREATE TABLE"
+ * → CREATE, "" → NONE).
+ */
 export function commandLabel(tag: string): string {
-  const word = tag.split(' ', 1)[0] ?? '';
+  const space = tag.indexOf(' ');
+  const word = space < 0 ? tag : tag.slice(0, space);
   return COMMANDS.has(word) ? word : tag === '' ? 'NONE' : 'OTHER';
 }
 

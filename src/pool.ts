@@ -2,8 +2,10 @@ import type { Logger } from 'pino';
 import { BackendCode } from '../protocol/message-codes.js';
 import { PgError, SqlState } from '../protocol/pg-error.js';
 import type { PoolMode, PoolSettings } from './config-types.js';
+import { ClosedError } from './frame-stream.js';
 import type { UpstreamConnection, UpstreamListener } from './upstream-connection.js';
 import type { UpstreamEndpoint } from './upstream-target.js';
+import type { HistogramCell } from './batched-histogram.js';
 import { poolWaitSeconds } from './metrics.js';
 
 export interface PoolKey {
@@ -36,6 +38,8 @@ export interface PoolStats {
 
 interface Waiter {
   readonly since: number;
+  /** Aborted when the client goes away. */
+  readonly signal: AbortSignal | undefined;
   readonly resolve: (connection: UpstreamConnection) => void;
   readonly reject: (error: Error) => void;
   readonly timer: NodeJS.Timeout;
@@ -59,13 +63,16 @@ export class Pool {
   private pauseWaiters: (() => void)[] = [];
   private totalAcquired = 0;
   private totalWaitMs = 0;
+  private readonly waitCell: HistogramCell;
 
   constructor(
     readonly key: PoolKey,
     private settings: EffectivePoolSettings,
     private connector: Connector,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.waitCell = poolWaitSeconds.cell(this.name);
+  }
 
   get mode(): PoolMode {
     return this.settings.mode;
@@ -91,8 +98,11 @@ export class Pool {
     this.connector = connector;
   }
 
-  /** A connection for a client; waits FIFO when the pool is full (up to max_client_wait_ms). */
-  acquire(): Promise<UpstreamConnection> {
+  /**
+   * A connection for a client; waits FIFO when the pool is full (up to max_client_wait_ms).
+   * `signal`: the client went away; it leaves the queue (rejects with ClosedError).
+   */
+  acquire(signal?: AbortSignal): Promise<UpstreamConnection> {
     if (this.closed) {
       return Promise.reject(
         new PgError(SqlState.AdminShutdown, 'pool is closed', { severity: 'FATAL' }),
@@ -100,9 +110,9 @@ export class Pool {
     }
     if (!this.paused && this.waiters.length === 0) {
       const connection = this.takeIdle();
-      if (connection) return this.checked(connection, Date.now());
+      if (connection) return this.checked(connection, Date.now(), signal);
     }
-    return this.enqueue(Date.now(), false);
+    return this.enqueue(Date.now(), false, signal);
   }
 
   /**
@@ -113,12 +123,13 @@ export class Pool {
     if (this.closed || this.paused || this.waiters.length > 0) return undefined;
     const connection = this.takeIdle();
     if (!connection) return undefined;
-    if (Date.now() - connection.lastUsedAt >= this.settings.serverCheckDelayMs) {
+    const now = Date.now();
+    if (now - connection.lastUsedAt >= this.settings.serverCheckDelayMs) {
       this.leased.delete(connection);
       this.idle.push(connection);
       return undefined;
     }
-    this.countAcquired(Date.now());
+    this.countAcquired(now, now);
     return connection;
   }
 
@@ -126,16 +137,39 @@ export class Pool {
    * Wait for a connection. `front`: a client whose connection failed its health check keeps its
    * place at the head of the queue and its original deadline.
    */
-  private enqueue(since: number, front: boolean): Promise<UpstreamConnection> {
+  private enqueue(
+    since: number,
+    front: boolean,
+    signal?: AbortSignal,
+  ): Promise<UpstreamConnection> {
+    if (signal?.aborted) return Promise.reject(new ClosedError());
     return new Promise<UpstreamConnection>((resolve, reject) => {
       const remaining = Math.max(0, this.settings.maxClientWaitMs - (Date.now() - since));
+      const leave = (): void => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+      };
+      const onAbort = (): void => {
+        // Once served, the connection is on its way: the link gives it back (it is closed).
+        if (!this.waiters.includes(waiter)) return;
+        leave();
+        clearTimeout(waiter.timer);
+        reject(new ClosedError());
+      };
       const waiter: Waiter = {
         since,
-        resolve,
-        reject,
+        signal,
+        resolve: (connection) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(connection);
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
         timer: setTimeout(() => {
-          const index = this.waiters.indexOf(waiter);
-          if (index >= 0) this.waiters.splice(index, 1);
+          signal?.removeEventListener('abort', onAbort);
+          leave();
           reject(
             new PgError(
               SqlState.TooManyConnections,
@@ -145,6 +179,7 @@ export class Pool {
           );
         }, remaining),
       };
+      signal?.addEventListener('abort', onAbort, { once: true });
       if (front) this.waiters.unshift(waiter);
       else this.waiters.push(waiter);
       this.serveWaiters();
@@ -157,10 +192,11 @@ export class Pool {
    */
   release(connection: UpstreamConnection, reusable: boolean): void {
     if (!this.leased.delete(connection)) return;
-    connection.lastUsedAt = Date.now();
+    const now = Date.now();
+    connection.lastUsedAt = now;
     const tooOld =
       this.settings.serverLifetimeMs > 0 &&
-      Date.now() - connection.createdAt > this.settings.serverLifetimeMs;
+      now - connection.createdAt > this.settings.serverLifetimeMs;
     if (
       !reusable ||
       connection.isClosed ||
@@ -273,11 +309,11 @@ export class Pool {
     return `${this.key.endpoint.database}/${this.key.user}`;
   }
 
-  private countAcquired(since: number): void {
-    const waited = Date.now() - since;
+  private countAcquired(since: number, now = Date.now()): void {
+    const waited = now - since;
     this.totalAcquired++;
     this.totalWaitMs += waited;
-    poolWaitSeconds.labels(this.name).observe(waited / 1000);
+    this.waitCell.observe(waited / 1000);
   }
 
   private get total(): number {
@@ -299,6 +335,7 @@ export class Pool {
   private async checked(
     connection: UpstreamConnection,
     since: number,
+    signal: AbortSignal | undefined,
   ): Promise<UpstreamConnection> {
     this.countAcquired(since);
     if (Date.now() - connection.lastUsedAt < this.settings.serverCheckDelayMs) return connection;
@@ -314,7 +351,7 @@ export class Pool {
       this.leased.delete(connection);
       connection.destroy();
       // The client keeps its place; the time lost on the dead connection does not count.
-      return this.enqueue(since + (Date.now() - checkStart), true);
+      return this.enqueue(since + (Date.now() - checkStart), true, signal);
     }
   }
 
@@ -325,7 +362,7 @@ export class Pool {
         const waiter = this.waiters.shift();
         if (!waiter) break;
         clearTimeout(waiter.timer);
-        this.checked(connection, waiter.since).then(waiter.resolve, waiter.reject);
+        this.checked(connection, waiter.since, waiter.signal).then(waiter.resolve, waiter.reject);
         continue;
       }
       if (this.total < this.settings.size && this.connecting < this.waiters.length) {

@@ -5,6 +5,7 @@ import { FrameReader, type Frame } from '../protocol/frame-reader.js';
 import {
   FrontendCode,
   TransactionStatus,
+  typeTable,
   type TransactionStatusByte,
 } from '../protocol/message-codes.js';
 import * as be from '../protocol/backend-encoders.js';
@@ -13,7 +14,7 @@ import { PgError, SqlState, protocolViolation } from '../protocol/pg-error.js';
 import { ADMIN_DATABASE, answerAdmin } from './admin-console.js';
 import { authenticateClient } from './client-auth.js';
 import type { PoolMode } from './config-types.js';
-import { adminShutdown, clientSafe, fatal } from './errors.js';
+import { adminShutdown, clientSafe, fatal, isConnectionError } from './errors.js';
 import { ClosedError, FrameStream } from './frame-stream.js';
 import { answerLocal } from './local-commands.js';
 import { PlanningStage } from './planning-stage.js';
@@ -35,7 +36,7 @@ import { UpstreamRefusedError, type UpstreamCredentials } from './upstream-conne
 import { endpointFor } from './upstream-target.js';
 
 /** Frontend message types a client may send once logged in. */
-const RELAYED = new Set<number>([
+const RELAYED_TYPES = [
   FrontendCode.Bind,
   FrontendCode.Close,
   FrontendCode.CopyData,
@@ -48,10 +49,12 @@ const RELAYED = new Set<number>([
   FrontendCode.Parse,
   FrontendCode.Query,
   FrontendCode.Sync,
-]);
+];
+/** RELAYED_TYPES by type byte (1 = relayed). */
+const RELAYED = typeTable(RELAYED_TYPES);
 
 /** Everything a logged-in client may send: the relayed types and Terminate. */
-const ACCEPTED: ReadonlySet<number> = new Set([...RELAYED, FrontendCode.Terminate]);
+const ACCEPTED: ReadonlySet<number> = new Set([...RELAYED_TYPES, FrontendCode.Terminate]);
 
 export type SessionState = 'startup' | 'ready' | 'closed';
 
@@ -86,9 +89,13 @@ export class Session {
   private queryTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private adminQueue: Promise<void> = Promise.resolve();
+  /** Admin-console statements not answered yet. */
+  private adminPending = 0;
   private span: SessionSpan | undefined;
   /** This connection only carried a CancelRequest. */
   private cancelRequest = false;
+  /** The last error the client's socket reported (a reset, a write to a closed connection). */
+  private clientError: Error | undefined;
 
   constructor(
     socket: net.Socket,
@@ -99,6 +106,7 @@ export class Session {
     this.log = ctx.log.child({ session: this.id, client: this.remote });
     socket.setNoDelay(true);
     socket.on('error', (error) => {
+      this.clientError = error;
       this.log.debug({ err: error }, 'client socket error');
     });
     this.stream = new FrameStream(
@@ -108,6 +116,11 @@ export class Session {
     this.startupTimer = setTimeout(() => {
       this.terminate(fatal(SqlState.ConnectionFailure, 'startup and authentication timed out'));
     }, ctx.config.limits.startupTimeoutMs);
+  }
+
+  /** terminate() has run: a timer, a drain or the client may end the session at any await. */
+  private hasEnded(): boolean {
+    return this.closing;
   }
 
   /** A statement is in flight upstream. */
@@ -129,6 +142,14 @@ export class Session {
 
   get pinned(): string | undefined {
     return this.link?.pinned;
+  }
+
+  /**
+   * An extended-protocol batch is open (no Sync yet): as in Postgres, which sends no
+   * ReadyForQuery before the Sync, the idle timeouts do not apply.
+   */
+  get inBatch(): boolean {
+    return this.link?.inBatch ?? false;
   }
 
   /** Waiting for an upstream connection. */
@@ -165,10 +186,14 @@ export class Session {
     );
   }
 
-  /** CancelRequest with this session's key: cancel the running statement, if any. */
-  cancel(): void {
+  /**
+   * CancelRequest with this session's key: cancel the running statement, if any. Returns whether
+   * a cancel went upstream.
+   */
+  cancel(): boolean {
     const forwarded = this.link?.cancel(this.ctx.config.upstreamConnect.timeoutMs) ?? false;
     cancels.labels(forwarded ? 'forwarded' : 'ignored').inc();
+    return forwarded;
   }
 
   /** Shutdown: end the session now if idle, else as soon as its running statement finishes. */
@@ -201,6 +226,10 @@ export class Session {
   private fail(error: unknown): void {
     if (this.closing) return;
     if (error instanceof ClosedError) {
+      this.terminate(undefined);
+    } else if (error === this.clientError && isConnectionError(error)) {
+      // The client reset the connection (ECONNRESET, EPIPE): as Postgres, no error report.
+      this.log.debug({ err: error }, 'client connection lost');
       this.terminate(undefined);
     } else if (error instanceof UpstreamRefusedError) {
       this.log.info({ code: error.code }, `upstream refused login: ${error.message}`);
@@ -277,15 +306,16 @@ export class Session {
     this.stream.detach();
     raw.write(be.sslResponse(true));
     const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
+    secure.on('error', (error: Error) => {
+      this.clientError = error;
+      this.log.debug({ err: error }, 'client TLS error');
+    });
     await new Promise<void>((resolve, reject) => {
       secure.once('secure', resolve);
       secure.once('error', reject);
       secure.once('close', () => {
         reject(new ClosedError());
       });
-    });
-    secure.on('error', (error) => {
-      this.log.debug({ err: error }, 'client TLS error');
     });
     this.socket = secure;
     this.stream.replaceSocket(secure);
@@ -371,6 +401,8 @@ export class Session {
       'client.address': this.remote,
       'docfusion.session': this.id,
     });
+    // The startup timer may have fired while authentication was finishing.
+    if (this.hasEnded()) return;
     const endpoint = endpointFor(this.ctx.config, this.ctx.upstream, this.database);
     const login = this.upstreamLogin(verified);
     const pool = this.ctx.pools.poolFor(this.database, endpoint, login.user, login.credentials);
@@ -394,8 +426,12 @@ export class Session {
       this.ctx.plans,
       this.ctx.config.planner.pushdown,
     );
-    // Authenticated: from here the wait for a connection is bounded by pool.max_client_wait_ms.
+    // Authenticated: from here the wait for a connection is bounded by pool.max_client_wait_ms,
+    // and a client that gives up meanwhile leaves the pool's queue (terminate closes the link).
     clearTimeout(this.startupTimer);
+    this.stream.watch((error) => {
+      this.fail(error);
+    });
     let connection;
     try {
       connection = await link.attach();
@@ -404,7 +440,10 @@ export class Session {
       this.ctx.pools.forgetIfUnused(pool);
       throw error;
     }
-    if (this.closing) return;
+    if (this.hasEnded()) {
+      link.close(); // gives the connection back, if terminate() came before the lease
+      return;
+    }
     this.finishLogin(connection.parameters);
     this.log.info({ upstreamPid: connection.processId, mode: pool.mode }, 'session ready');
     link.detachIfIdle();
@@ -447,13 +486,14 @@ export class Session {
   // ---- relay -------------------------------------------------------------------------------
 
   private fromClient(frames: Frame[], chunk: Buffer): void {
+    if (this.closing) return; // bytes that arrive while the session closes
     bytes.in += chunk.length;
     this.lastActivityAt = Date.now();
     this.clearIdleTimer();
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i];
       if (frame === undefined) continue;
-      if (frame.type === FrontendCode.Terminate || !RELAYED.has(frame.type)) {
+      if (RELAYED[frame.type] !== 1) {
         if (i > 0) this.relay(frames.slice(0, i), chunk);
         this.terminate(
           frame.type === FrontendCode.Terminate
@@ -464,15 +504,11 @@ export class Session {
       }
     }
     this.relay(frames, chunk);
-    if (this.busy && this.queryTimer === undefined && this.ctx.config.timeouts.queryMs > 0) {
+    const queryMs = this.ctx.config.timeouts.queryMs;
+    if (queryMs > 0 && this.queryTimer === undefined && this.busy) {
       this.queryTimer = setTimeout(() => {
-        this.queryTimer = undefined;
-        this.log.warn(
-          { timeoutMs: this.ctx.config.timeouts.queryMs },
-          'query timeout: cancelling the statement',
-        );
-        this.cancel();
-      }, this.ctx.config.timeouts.queryMs);
+        this.queryTimedOut(queryMs);
+      }, queryMs);
     }
   }
 
@@ -485,7 +521,10 @@ export class Session {
     else this.link?.fromClient(frames, chunk);
   }
 
-  /** The admin console answers each Query itself, one at a time, in order. */
+  /**
+   * The admin console answers each Query itself, one at a time, in order. The idle timer
+   * (cleared by every message) is armed again once every answer is out.
+   */
   private answerAdmin(frames: Frame[]): void {
     for (const frame of frames) {
       if (frame.type !== FrontendCode.Query) {
@@ -494,11 +533,15 @@ export class Session {
         continue;
       }
       const sql = decodeQuery(frame.body).sql;
+      this.adminPending++;
       this.adminQueue = this.adminQueue.then(async () => {
         const reply = await answerAdmin(sql, this.ctx, this);
+        this.adminPending--;
         if (!this.socket.destroyed) this.socket.write(reply);
+        if (this.adminPending === 0) this.armTimers();
       });
     }
+    if (this.adminPending === 0) this.armTimers();
   }
 
   private linkOwner(): ConstructorParameters<typeof UpstreamLink>[0] {
@@ -543,8 +586,8 @@ export class Session {
         }
         this.armTimers();
       },
-      routeLocal: (frame, txStatus) => {
-        const route = routeQuery(frame.body);
+      routeLocal: (body, txStatus) => {
+        const route = routeQuery(body);
         return route.kind === 'local' ? answerLocal(route.command, this.ctx, txStatus) : undefined;
       },
       internalQueryTimeoutMs: Math.max(5000, this.ctx.config.upstreamConnect.timeoutMs),
@@ -583,6 +626,38 @@ export class Session {
         );
       }, clientIdleMs);
     }
+  }
+
+  /**
+   * timeouts.query_ms passed: cancel the statement. If the reply is still not back
+   * `upstream_connect.timeout_ms` later (a stalled network path, a frozen host: not even the
+   * cancel's error arrives), give up on the upstream connection and end the session with FATAL
+   * 08006, rather than hold the client and its connection until TCP gives up.
+   */
+  private queryTimedOut(queryMs: number): void {
+    this.queryTimer = undefined;
+    this.log.warn({ timeoutMs: queryMs }, 'query timeout: cancelling the statement');
+    if (!this.cancel()) return;
+    const graceMs = this.ctx.config.upstreamConnect.timeoutMs;
+    this.queryTimer = setTimeout(() => {
+      this.queryTimer = undefined;
+      if (this.closing || !this.busy) return;
+      this.log.warn(
+        { timeoutMs: queryMs, graceMs },
+        'no reply from the upstream after cancelling a timed-out statement; closing its connection',
+      );
+      this.link?.abort();
+      this.terminate(
+        new PgError(
+          SqlState.ConnectionFailure,
+          `terminating connection: the upstream Postgres did not answer within ${graceMs} ms of cancelling a statement that ran past timeouts.query_ms (${queryMs} ms)`,
+          {
+            severity: 'FATAL',
+            hint: 'The network path to Postgres or its host may be stalled; reconnect.',
+          },
+        ),
+      );
+    }, graceMs);
   }
 
   private clearIdleTimer(): void {

@@ -62,6 +62,70 @@ export function sessionEffects(sql: string): SessionEffect[] {
   return effects;
 }
 
+/**
+ * The hot path's check, on the raw bytes of a statement's text (`bytes[start, end)`, without its
+ * NUL): true only when the text is plain ASCII and provably has no session effects, so it need
+ * not even be decoded. It errs towards false (decode and look: `sessionEffects`): any byte outside
+ * ASCII or a NUL, a comment or anything else before the first word, a first word that
+ * `mayHaveEffects` looks at, any "temp", "set_config" or "advisory_lock" in any letter case,
+ * or a second statement.
+ */
+export function provablyWithoutEffects(bytes: Buffer, start: number, end: number): boolean {
+  let i = start;
+  while (i < end && isAsciiSpace(bytes[i] ?? 0)) i++;
+  let j = i;
+  while (j < end && isAsciiLetter(bytes[j] ?? 0)) j++;
+  if (j === i) return false;
+  if (j - i <= LONGEST_FIRST_WORD && FIRST_WORDS.has(bytes.toString('latin1', i, j).toLowerCase()))
+    return false;
+  let statementEnded = false;
+  for (let k = start; k < end; k++) {
+    const b = bytes[k] ?? 0;
+    if (b === 0 || b >= 0x80) return false;
+    if (statementEnded) {
+      if (!isAsciiSpace(b)) return false;
+      continue;
+    }
+    if (b === 0x3b /* ; */) {
+      statementEnded = true;
+      continue;
+    }
+    const c = b | 0x20; // lower case for letters (other bytes are compared only against letters)
+    if (
+      (c === 0x74 /* t */ && matchesAt(bytes, k, end, TEMP)) ||
+      (c === 0x73 /* s */ && matchesAt(bytes, k, end, SET_CONFIG)) ||
+      (c === 0x61 /* a */ && matchesAt(bytes, k, end, ADVISORY_LOCK))
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
+
+const LONGEST_FIRST_WORD = Math.max(...[...FIRST_WORDS].map((word) => word.length));
+const TEMP = Buffer.from('temp');
+const SET_CONFIG = Buffer.from('set_config');
+const ADVISORY_LOCK = Buffer.from('advisory_lock');
+
+/** `needle` (lower case) at `at`, ASCII letters compared in any case. */
+function matchesAt(bytes: Buffer, at: number, end: number, needle: Buffer): boolean {
+  if (end - at < needle.length) return false;
+  for (let n = 0; n < needle.length; n++) {
+    const b = bytes[at + n] ?? 0;
+    const lower = b >= 0x41 && b <= 0x5a ? b | 0x20 : b;
+    if (lower !== needle[n]) return false;
+  }
+  return true;
+}
+
+function isAsciiSpace(b: number): boolean {
+  return b === 0x20 || (b >= 0x09 && b <= 0x0d);
+}
+
+function isAsciiLetter(b: number): boolean {
+  return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+}
+
 /** Text that can matter wherever it appears in a single statement. */
 const ANYWHERE = /advisory_lock|set_config|pg_temp|\binto\s+(temp|temporary)\b/i;
 

@@ -10,6 +10,7 @@ import {
 } from './metrics.js';
 import { normalizeSql } from './sql-parser.js';
 import type { SessionSpan, StatementSpan } from './tracing.js';
+import type { HistogramCell } from './batched-histogram.js';
 
 interface Request {
   readonly route: Route;
@@ -29,6 +30,7 @@ export class StatementMeter {
   private readonly requests: Request[] = [];
   private rows = 0;
   private command = '';
+  private lastCell: { route: Route; command: string; cell: HistogramCell } | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -45,8 +47,9 @@ export class StatementMeter {
     this.rows++;
   }
 
-  commandComplete(tag: string): void {
-    this.command = tag;
+  /** CommandComplete: the first word of its tag (commandWord). */
+  commandComplete(word: string): void {
+    this.command = word;
   }
 
   error(body: Buffer): void {
@@ -61,7 +64,7 @@ export class StatementMeter {
     if (!request) return;
     const elapsedMs = performance.now() - request.startedAt;
     const command = commandLabel(this.command);
-    durationHistogram(request.route, command).observe(elapsedMs / 1000);
+    this.cellFor(request.route, command).observe(elapsedMs / 1000);
     request.span?.end(command, this.rows);
     const slowMs = this.slowMs();
     if (slowMs > 0 && elapsedMs >= slowMs) {
@@ -78,6 +81,15 @@ export class StatementMeter {
     }
     this.rows = 0;
     this.command = '';
+  }
+
+  /** The histogram cell of (route, command): the last one again, as a rule. */
+  private cellFor(route: Route, command: string): HistogramCell {
+    const last = this.lastCell;
+    if (last?.route === route && last.command === command) return last.cell;
+    const cell = durationHistogram(route, command);
+    this.lastCell = { route, command, cell };
+    return cell;
   }
 
   /** Forget the request just begun (the proxy answered it after all). */
@@ -108,18 +120,15 @@ function sqlText({ body, parse }: SqlRef): string {
   return body.toString('utf8', start, end < 0 ? body.length : end);
 }
 
-const children = new Map<string, ReturnType<typeof statementSeconds.labels>>();
+const cells = new Map<string, HistogramCell>();
 
-/** The histogram child for (route, command), looked up once per pair. */
-function durationHistogram(
-  route: Route,
-  command: string,
-): ReturnType<typeof statementSeconds.labels> {
+/** The histogram cell for (route, command), looked up once per pair. */
+function durationHistogram(route: Route, command: string): HistogramCell {
   const key = `${route}\0${command}`;
-  let child = children.get(key);
-  if (!child) {
-    child = statementSeconds.labels(route, command);
-    children.set(key, child);
+  let cell = cells.get(key);
+  if (!cell) {
+    cell = statementSeconds.cell(route, command);
+    cells.set(key, cell);
   }
-  return child;
+  return cell;
 }

@@ -4,6 +4,7 @@ import { FrameReader, type Frame } from '../protocol/frame-reader.js';
 import {
   BackendCode,
   TransactionStatus,
+  transactionStatusOf,
   type TransactionStatusByte,
 } from '../protocol/message-codes.js';
 import * as fe from '../protocol/frontend-encoders.js';
@@ -123,7 +124,12 @@ export class UpstreamConnection {
       new FrameReader({ maxMessageSize: MAX_BACKEND_MESSAGE }),
     );
     const timer = setTimeout(() => {
-      socket.destroy(new Error(`upstream login timed out after ${login.connectTimeoutMs} ms`));
+      // ETIMEDOUT: a connection failure, retried by connectWithRetry and then reported as 08006.
+      socket.destroy(
+        Object.assign(new Error(`upstream login timed out after ${login.connectTimeoutMs} ms`), {
+          code: 'ETIMEDOUT',
+        }),
+      );
     }, login.connectTimeoutMs);
     try {
       const params: Record<string, string> = {};
@@ -212,7 +218,7 @@ export class UpstreamConnection {
       (frames, chunk) => {
         for (const frame of frames) {
           if (frame.type === BackendCode.ReadyForQuery) {
-            this.txStatus = decodeReadyForQuery(frame.body);
+            this.txStatus = transactionStatusOf(frame.bodyByte(0));
           } else if (frame.type === BackendCode.ParameterStatus) {
             const { name, value } = decodeParameterStatus(frame.body);
             this.parameters.set(name, value);
@@ -232,8 +238,9 @@ export class UpstreamConnection {
 
   /**
    * Run SQL the proxy needs (session reset, SET replay, health check) and wait for its
-   * ReadyForQuery; its replies never reach a client. Rejects with the first ErrorResponse.
-   * Returns the ParameterStatus frames it produced.
+   * ReadyForQuery; its replies never reach a client. Rejects with the first ErrorResponse, or
+   * with FATAL 08006 when the connection closes or does not answer within `timeoutMs` (then it
+   * is destroyed). Returns the ParameterStatus frames it produced.
    */
   runQuiet(sql: string, timeoutMs: number): Promise<Buffer[]> {
     const previous = this.listener;
@@ -242,7 +249,7 @@ export class UpstreamConnection {
       const reports: Buffer[] = [];
       const timer = setTimeout(() => {
         this.destroy();
-        finish(new Error(`internal query timed out after ${timeoutMs} ms`));
+        finish(lostUpstream(`it did not answer an internal query within ${timeoutMs} ms`));
       }, timeoutMs);
       const finish = (error: Error | undefined): void => {
         clearTimeout(timer);
@@ -265,7 +272,13 @@ export class UpstreamConnection {
           }
         },
         onClose: (error) => {
-          finish(error ?? new Error('upstream connection closed'));
+          finish(
+            lostUpstream(
+              error === undefined
+                ? 'it closed the connection'
+                : `connection error: ${error.message}`,
+            ),
+          );
         },
       });
       this.write(fe.query(sql));
@@ -296,7 +309,11 @@ export class UpstreamConnection {
   private async sendCancel(timeoutMs: number): Promise<void> {
     const socket = await openSocket(this.endpoint, timeoutMs);
     await new Promise<void>((resolve) => {
+      // Postgres closes the connection once it has taken the request; one that never does (a
+      // stalled network path) is given up after the timeout.
+      const timer = setTimeout(() => socket.destroy(), timeoutMs);
       socket.on('close', () => {
+        clearTimeout(timer);
         resolve();
       });
       socket.on('error', () => {
@@ -317,6 +334,13 @@ export class UpstreamConnection {
     this.closed = true;
     this.socket.destroy();
   }
+}
+
+/** FATAL 08006: the upstream connection is unusable (an internal query got no answer, it closed). */
+function lostUpstream(why: string): PgError {
+  return new PgError(SqlState.ConnectionFailure, `lost the upstream Postgres connection: ${why}`, {
+    severity: 'FATAL',
+  });
 }
 
 function openSocket(endpoint: UpstreamEndpoint, timeoutMs: number): Promise<net.Socket> {

@@ -4,6 +4,8 @@ import {
   BackendCode,
   FrontendCode,
   TransactionStatus,
+  transactionStatusOf,
+  typeTable,
   type TransactionStatusByte,
 } from '../protocol/message-codes.js';
 import * as be from '../protocol/backend-encoders.js';
@@ -14,8 +16,9 @@ import {
   decodeParse,
   decodeQuery,
 } from '../protocol/frontend-decoders.js';
-import { decodeCommandComplete, decodeErrorFields } from '../protocol/backend-decoders.js';
+import { commandWord, decodeErrorFields } from '../protocol/backend-decoders.js';
 import type { PoolMode } from './config-types.js';
+import { ClosedError } from './frame-stream.js';
 import type { Pool } from './pool.js';
 import {
   ClientStatements,
@@ -34,7 +37,7 @@ import {
 } from './response-tracker.js';
 import { applyEffect, diffSql, type ParamState } from './session-params.js';
 import type { SqlRef, StatementMeter } from './statement-meter.js';
-import { sessionEffects, type SessionEffect } from './statement-effects.js';
+import { provablyWithoutEffects, sessionEffects, type SessionEffect } from './statement-effects.js';
 import type { UpstreamConnection } from './upstream-connection.js';
 
 /** What the link needs from its session. */
@@ -50,8 +53,8 @@ export interface LinkOwner {
   lost(error: unknown, clientAlreadyTold: boolean): void;
   /** Nothing in flight any more (drain on shutdown, timers). */
   idle(): void;
-  /** A Query the router sends elsewhere: returns the whole reply, or undefined for upstream. */
-  routeLocal(frame: Frame, txStatus: TransactionStatusByte): Buffer | undefined;
+  /** A Query (its body) the router sends elsewhere: the whole reply, or undefined for upstream. */
+  routeLocal(body: Buffer, txStatus: TransactionStatusByte): Buffer | undefined;
   readonly internalQueryTimeoutMs: number;
   /** Statement metrics, slow log and spans for this client. */
   readonly meter: StatementMeter;
@@ -72,7 +75,7 @@ export type FrameAction =
 export type FrameActions = Map<Frame, FrameAction>;
 
 /** Reply frames a transform may rewrite. */
-const TRANSFORMED = new Set<number>([
+const TRANSFORMED = typeTable([
   BackendCode.RowDescription,
   BackendCode.DataRow,
   BackendCode.CommandComplete,
@@ -81,8 +84,8 @@ const TRANSFORMED = new Set<number>([
   BackendCode.NoData,
 ]);
 
-/** Frontend message types that begin or continue an extended-protocol batch. */
-const EXTENDED = new Set<number>([
+/** Frontend message types that begin or continue an extended-protocol batch (1 by type byte). */
+const EXTENDED = typeTable([
   FrontendCode.Parse,
   FrontendCode.Bind,
   FrontendCode.Describe,
@@ -99,6 +102,8 @@ const EXTENDED = new Set<number>([
 export class UpstreamLink {
   private lease: UpstreamConnection | undefined;
   private acquiring = false;
+  /** Aborts the wait in the pool's queue, if any (the client went away). */
+  private waitAbort: AbortController | undefined;
   private readonly queued: Frame[] = [];
   /** What the planner decided for particular frames (see FrameAction). */
   private actions: FrameActions | undefined;
@@ -111,7 +116,8 @@ export class UpstreamLink {
    * itself); undefined outside a transaction. They count only if the transaction commits.
    */
   private levels: { name: string | undefined; effects: SessionEffect[] }[] | undefined;
-  private lastTag = '';
+  /** First word of the last CommandComplete tag ("COMMIT" ends a transaction's SETs' wait). */
+  private lastCommand = '';
   private openBatch = false;
   /** The open extended-protocol batch parses a statement the planner rewrote. */
   private batchPlanned = false;
@@ -162,20 +168,32 @@ export class UpstreamLink {
     return this.pinnedBy;
   }
 
+  /** An extended-protocol batch is open (no Sync since its first message). */
+  get inBatch(): boolean {
+    return this.openBatch;
+  }
+
   /** Lease a connection now with the client's settings applied (login; session mode keeps it). */
   async attach(): Promise<UpstreamConnection> {
     this.acquiring = true;
     let connection: UpstreamConnection;
     try {
-      connection = await this.pool.acquire();
+      connection = await this.pool.acquire(this.waitSignal());
     } finally {
       this.acquiring = false;
+      this.waitAbort = undefined;
     }
     try {
-      await this.syncParams(connection);
+      if (!this.closed) await this.syncParams(connection);
     } catch (error) {
       this.pool.release(connection, false);
       throw error;
+    }
+    if (this.closed) {
+      // The session ended while it waited (startup timeout, the client gave up, shutdown):
+      // close() found no lease to give back, so the connection goes back from here.
+      this.pool.release(connection, true);
+      throw new ClosedError();
     }
     this.lease = connection;
     connection.listen(this.listener);
@@ -188,6 +206,8 @@ export class UpstreamLink {
   }
 
   fromClient(frames: Frame[], chunk: Buffer | undefined, actions?: FrameActions): void {
+    // A closed link leases nothing more (bytes can still arrive while its session closes).
+    if (this.closed) return;
     if (actions !== undefined) {
       const mine = (this.actions ??= new Map());
       for (const [frame, action] of actions) mine.set(frame, action);
@@ -224,14 +244,24 @@ export class UpstreamLink {
     return true;
   }
 
+  /** The leased connection stopped answering: destroy it (close() then drops it from the pool). */
+  abort(): void {
+    this.lease?.destroy();
+  }
+
   /** End: give the connection back (reset first in session mode) or close it. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.waitAbort?.abort(); // leave the pool's queue
     const lease = this.lease;
     this.lease = undefined;
     if (!lease) return;
-    const quiet = !lease.isClosed && !this.tracker.busy && !this.tracker.inCopyIn;
+    // An extended-protocol batch without its Sync is not quiet either: after an error Postgres
+    // discards every message up to the next Sync, and without an error the batch's implicit
+    // transaction is still open (a Sync from the proxy would commit it).
+    const quiet =
+      !lease.isClosed && !this.tracker.busy && !this.tracker.inCopyIn && !this.openBatch;
     const needsReset = this.mode === 'session' || this.pinnedBy !== undefined;
     if (!quiet) {
       // A statement still running upstream must not go on (and commit) after its client is gone.
@@ -270,11 +300,15 @@ export class UpstreamLink {
   // ---- leasing -------------------------------------------------------------------------------
 
   private requestLease(leased: UpstreamConnection | undefined): void {
-    if (this.acquiring || this.closed) return;
+    if (this.acquiring || this.closed) {
+      if (leased) this.pool.release(leased, true);
+      return;
+    }
     this.acquiring = true;
     this.owner.pauseClient();
-    (leased ? Promise.resolve(leased) : this.pool.acquire())
+    (leased ? Promise.resolve(leased) : this.pool.acquire(this.waitSignal()))
       .then(async (connection) => {
+        this.waitAbort = undefined;
         try {
           await this.syncParams(connection);
         } catch (error) {
@@ -294,8 +328,15 @@ export class UpstreamLink {
       })
       .catch((error: unknown) => {
         this.acquiring = false;
+        this.waitAbort = undefined;
         this.owner.lost(error, false);
       });
+  }
+
+  /** A signal for a wait in the pool's queue, aborted by close(). */
+  private waitSignal(): AbortSignal {
+    this.waitAbort = new AbortController();
+    return this.waitAbort.signal;
   }
 
   /** Bring the connection's settings to the client's: one round trip, only when they differ. */
@@ -338,8 +379,8 @@ export class UpstreamLink {
 
   private forward(lease: UpstreamConnection, frames: Frame[], chunk: Buffer | undefined): void {
     const transactionMode = this.mode === 'transaction';
+    // The frames to write, once one of them is rewritten or answered here (else the chunk).
     let out: Buffer[] | undefined = chunk === undefined ? [] : undefined;
-    const divert = (i: number): Buffer[] => (out ??= frames.slice(0, i).map((f) => f.raw));
     const actions = this.actions;
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i];
@@ -349,7 +390,7 @@ export class UpstreamLink {
       if (action !== undefined) {
         actions?.delete(frame);
         if (action.kind === 'answer') {
-          divert(i);
+          out ??= rawsOf(frames, i);
           if (type === FrontendCode.Query) this.owner.meter.local('DOCFUSION');
           this.emit(this.tracker.push({ expect: action.expect, synthetic: action.bytes }));
           continue;
@@ -357,29 +398,34 @@ export class UpstreamLink {
         if (action.kind === 'transform') this.tracker.nextTransform = action.transform;
         if (type === FrontendCode.Parse) this.batchPlanned = true;
       }
-      if (EXTENDED.has(type)) this.openBatch = true;
+      if (EXTENDED[type] === 1) this.openBatch = true;
       switch (type) {
         case FrontendCode.Query: {
-          const local = this.owner.routeLocal(frame, this.txStatus);
+          const body = frame.body;
+          const local = this.owner.routeLocal(body, this.txStatus);
           if (local !== undefined) {
-            divert(i);
+            out ??= rawsOf(frames, i);
             this.owner.meter.local('SHOW');
             this.emit(this.tracker.push({ expect: 'query', synthetic: local }));
             continue;
           }
           this.owner.meter.begin(action === undefined ? 'passthrough' : 'planned', {
-            body: frame.body,
+            body,
             parse: false,
           });
-          if (!transactionMode) {
+          // The common case: nothing here can change the session, proven without decoding.
+          if (
+            !transactionMode ||
+            (body[body.length - 1] === 0 && provablyWithoutEffects(body, 0, body.length - 1))
+          ) {
             this.tracker.push(SLOT.query);
             break;
           }
-          const sql = decodeQuery(frame.body).sql;
+          const sql = decodeQuery(body).sql;
           const effects = sessionEffects(sql);
           const answered = this.answerDeallocate(sql, effects);
           if (answered) {
-            divert(i);
+            out ??= rawsOf(frames, i);
             this.owner.meter.abandonLast();
             this.owner.meter.local('DEALLOCATE');
             this.emit(this.tracker.push({ expect: 'query', synthetic: answered }));
@@ -414,7 +460,7 @@ export class UpstreamLink {
           break;
         case FrontendCode.Execute: {
           const effects = transactionMode
-            ? this.portalEffects.get(frame.body.toString('utf8', 0, frame.body.indexOf(0)))
+            ? this.portalEffects.get(cstringAt(frame.body, 0))
             : undefined;
           if (effects === undefined) {
             this.tracker.push(SLOT.execute);
@@ -435,12 +481,14 @@ export class UpstreamLink {
           this.tracker.copyEnded();
           break;
         case FrontendCode.Parse: {
-          this.parsedSql.set(frame.body.toString('utf8', 0, frame.body.indexOf(0)), frame.body);
-          if (!transactionMode) {
+          const body = frame.body;
+          this.parsedSql.set(cstringAt(body, 0), body);
+          if (!transactionMode || unnamedParseWithoutEffects(body)) {
+            if (transactionMode) this.unnamedEffects = undefined;
             this.tracker.push(SLOT.parse);
             break;
           }
-          const parse = decodeParse(frame.body);
+          const parse = decodeParse(body);
           if (parse.name === '') {
             const effects = sessionEffects(parse.sql);
             this.unnamedEffects = undefined;
@@ -448,15 +496,14 @@ export class UpstreamLink {
               this.tracker.push(SLOT.parse);
               break;
             }
-            const renamed = this.deallocateByName(lease, effects, divert, i);
-            if (renamed) continue;
+            if (this.deallocateByName(lease, effects, (out ??= rawsOf(frames, i)))) continue;
             // The statement takes effect when it is executed, not when it is parsed.
             this.noteEffects(undefined, effects);
             this.unnamedEffects = effects;
             this.tracker.push(SLOT.parse);
             break;
           }
-          const target = divert(i);
+          const target = (out ??= rawsOf(frames, i));
           const statement = this.statements.define(parse.name, parse.sql, parse.paramTypes);
           const effects = sessionEffects(parse.sql);
           this.noteEffects(undefined, effects);
@@ -472,15 +519,19 @@ export class UpstreamLink {
         case FrontendCode.Bind:
         case FrontendCode.Describe:
         case FrontendCode.Close: {
+          const body = frame.body;
+          let name: string | undefined;
           if (type === FrontendCode.Bind) {
-            const statementName = boundStatementName(frame.body);
-            const body = this.parsedSql.get(statementName);
-            this.boundSql = body === undefined ? undefined : { body, parse: true };
-            const portal = frame.body.toString('utf8', 0, frame.body.indexOf(0));
+            name = boundStatementName(body);
+            const parsed = this.parsedSql.get(name ?? '');
+            this.boundSql = parsed === undefined ? undefined : { body: parsed, parse: true };
+            const portal = cstringAt(body, 0);
             const effects =
-              statementName === '' ? this.unnamedEffects : this.namedEffects.get(statementName);
+              name === '' || name === undefined ? this.unnamedEffects : this.namedEffects.get(name);
             if (effects) this.portalEffects.set(portal, effects);
-            else this.portalEffects.delete(portal);
+            else if (this.portalEffects.size > 0) this.portalEffects.delete(portal);
+          } else if (transactionMode) {
+            name = targetStatementName(type, body);
           }
           const expect =
             type === FrontendCode.Bind
@@ -488,14 +539,15 @@ export class UpstreamLink {
               : type === FrontendCode.Describe
                 ? 'describe'
                 : 'close';
-          const name = transactionMode ? statementNameOf(frame) : undefined;
           const statement =
-            name === undefined || name === '' ? undefined : this.statements.get(name);
+            !transactionMode || name === undefined || name === ''
+              ? undefined
+              : this.statements.get(name);
           if (!statement || name === undefined) {
             this.tracker.push(SLOT[expect]);
             break;
           }
-          const target = divert(i);
+          const target = (out ??= rawsOf(frames, i));
           if (type === FrontendCode.Close) {
             this.statements.delete(name);
             this.emit(this.tracker.push({ expect: 'close', synthetic: be.closeComplete() }));
@@ -504,7 +556,7 @@ export class UpstreamLink {
           this.emit(this.prepareOn(lease, statement, target, true));
           target.push(
             type === FrontendCode.Bind
-              ? renameBind(frame.body, statement.upstreamName)
+              ? renameBind(body, statement.upstreamName)
               : statementTargetFrame(type, statement.upstreamName),
           );
           this.tracker.push({ expect });
@@ -522,7 +574,7 @@ export class UpstreamLink {
         ? Buffer.concat(out)
         : chunk !== undefined && coversExactly(frames, chunk)
           ? chunk
-          : Buffer.concat(frames.map((f) => f.raw));
+          : Buffer.concat(rawsOf(frames, frames.length));
     if (data.length > 0 && !lease.write(data)) {
       this.owner.pauseClient();
       lease.socket.once('drain', () => {
@@ -608,8 +660,7 @@ export class UpstreamLink {
   private deallocateByName(
     lease: UpstreamConnection,
     effects: SessionEffect[],
-    divert: (i: number) => Buffer[],
-    i: number,
+    target: Buffer[],
   ): boolean {
     const only = effects.length === 1 ? effects[0] : undefined;
     if (only?.kind !== 'deallocate' || only.name === null || this.sqlPrepared) {
@@ -617,7 +668,6 @@ export class UpstreamLink {
     }
     const statement = this.statements.get(only.name);
     if (!statement) return false;
-    const target = divert(i);
     this.prepareOn(lease, statement, target, true);
     target.push(fe.parse('', `DEALLOCATE ${statement.upstreamName}`, []));
     lease.statements.delete(statement.upstreamName);
@@ -739,8 +789,8 @@ export class UpstreamLink {
   private fromUpstream(frames: Frame[], chunk: Buffer): void {
     let start = 0;
     let sawReady = false;
-    const parts: Buffer[] = [];
-    let exact = true; // the chunk can be written as is
+    // What to write when the chunk cannot go as is (a reply swallowed, a synthetic one added).
+    let parts: Buffer[] | undefined;
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i];
       if (frame === undefined) continue;
@@ -748,32 +798,32 @@ export class UpstreamLink {
       if (type === BackendCode.ReadyForQuery) {
         sawReady = true;
         const previous = this.txStatus;
-        this.txStatus = (frame.body[0] ?? TransactionStatus.Idle) as TransactionStatusByte;
+        this.txStatus = transactionStatusOf(frame.bodyByte(0));
         if (previous !== TransactionStatus.Idle && this.txStatus === TransactionStatus.Idle) {
           // A transaction ended by a COMMIT/ROLLBACK we did not parse (or by an implicit end).
           const levels = this.levels;
           this.levels = undefined;
-          if (levels && this.lastTag === 'COMMIT')
+          if (levels && this.lastCommand === 'COMMIT')
             this.apply(levels.flatMap((level) => level.effects));
         }
         this.owner.meter.ready();
       } else if (type === BackendCode.DataRow) {
         this.owner.meter.row();
       } else if (type === BackendCode.CommandComplete) {
-        this.lastTag = decodeCommandComplete(frame.body);
-        this.owner.meter.commandComplete(this.lastTag);
+        this.lastCommand = commandWord(frame.body);
+        this.owner.meter.commandComplete(this.lastCommand);
       } else if (type === BackendCode.ErrorResponse) {
         this.owner.meter.error(frame.body);
         if (isFatal(frame.body)) this.noteFatal(frame);
       }
-      const transform = TRANSFORMED.has(type) ? this.tracker.headTransform : undefined;
+      const transform = TRANSFORMED[type] === 1 ? this.tracker.headTransform : undefined;
       const verdict = this.tracker.onBackend(
         type,
         type === BackendCode.ErrorResponse ? frame.body : NO_BODY,
       );
       if (verdict.forward && verdict.after === undefined && transform === undefined) continue;
-      exact = false;
-      if (i > start) parts.push(...frames.slice(start, i).map((f) => f.raw));
+      parts ??= [];
+      for (let k = start; k < i; k++) parts.push(rawOf(frames, k));
       if (verdict.forward) {
         if (transform === undefined) parts.push(frame.raw);
         else parts.push(...transform.onFrame(type, frame.body));
@@ -782,10 +832,11 @@ export class UpstreamLink {
       start = i + 1;
     }
     let data: Buffer;
-    if (exact && coversExactly(frames, chunk)) {
+    if (parts === undefined && coversExactly(frames, chunk)) {
       data = chunk;
     } else {
-      parts.push(...frames.slice(start).map((f) => f.raw));
+      parts ??= [];
+      for (let k = start; k < frames.length; k++) parts.push(rawOf(frames, k));
       data = Buffer.concat(parts);
     }
     if (data.length > 0 && !this.owner.writeClient(data)) {
@@ -817,37 +868,71 @@ export class UpstreamLink {
   }
 }
 
-/** The statement name of a Bind body (portal\0statement\0…). */
-function boundStatementName(body: Buffer): string {
-  const portalEnd = body.indexOf(0);
-  const statementEnd = body.indexOf(0, portalEnd + 1);
-  return portalEnd < 0 || statementEnd < 0
-    ? ''
-    : body.toString('utf8', portalEnd + 1, statementEnd);
+/** The NUL-terminated string at `start` of `body` ('' when empty, without decoding; '' unterminated). */
+function cstringAt(body: Buffer, start: number): string {
+  if (body[start] === 0) return '';
+  const end = body.indexOf(0, start);
+  return end < 0 ? '' : body.toString('utf8', start, end);
 }
 
-/** The statement name of a Bind, or of a Describe/Close aimed at a statement ('S'). */
-function statementNameOf(frame: Frame): string | undefined {
-  if (frame.type === FrontendCode.Bind) {
-    const portalEnd = frame.body.indexOf(0);
-    const statementEnd = frame.body.indexOf(0, portalEnd + 1);
-    return portalEnd < 0 || statementEnd < 0
-      ? undefined
-      : frame.body.toString('utf8', portalEnd + 1, statementEnd);
-  }
-  const target =
-    frame.type === FrontendCode.Describe ? decodeDescribe(frame.body) : decodeClose(frame.body);
+/** The statement name of a Bind body (portal\0statement\0…); undefined when malformed. */
+function boundStatementName(body: Buffer): string | undefined {
+  const portalEnd = body.indexOf(0);
+  if (portalEnd < 0 || body.indexOf(0, portalEnd + 1) < 0) return undefined;
+  return cstringAt(body, portalEnd + 1);
+}
+
+/** The statement a Describe or Close aims at ('S'), or undefined for a portal ('P'). */
+function targetStatementName(type: number, body: Buffer): string | undefined {
+  // The unnamed portal, as most drivers describe it: nothing to decode.
+  if (body.length === 2 && body[0] === 0x50 /* P */ && body[1] === 0) return undefined;
+  const target = type === FrontendCode.Describe ? decodeDescribe(body) : decodeClose(body);
   return target.target === 'S' ? target.name : undefined;
 }
 
+/**
+ * A well-formed Parse of the unnamed statement whose text is plain ASCII without session effects
+ * (checked on the bytes, so the common extended-protocol Parse is never decoded); anything else
+ * is decoded and looked at.
+ */
+function unnamedParseWithoutEffects(body: Buffer): boolean {
+  if (body[0] !== 0) return false;
+  const sqlEnd = body.indexOf(0, 1);
+  if (sqlEnd < 0 || sqlEnd + 3 > body.length) return false;
+  const count = body.readInt16BE(sqlEnd + 1);
+  return (
+    count >= 0 && sqlEnd + 3 + 4 * count === body.length && provablyWithoutEffects(body, 1, sqlEnd)
+  );
+}
+
+/** The raw bytes of `frames[i]` (empty if there is none). */
+function rawOf(frames: readonly Frame[], i: number): Buffer {
+  return frames[i]?.raw ?? NO_BODY;
+}
+
+/** The raw bytes of `frames[0, end)`. */
+function rawsOf(frames: readonly Frame[], end: number): Buffer[] {
+  const raws: Buffer[] = [];
+  for (let i = 0; i < end; i++) {
+    const frame = frames[i];
+    if (frame) raws.push(frame.raw);
+  }
+  return raws;
+}
+
+/**
+ * The frames are exactly `chunk`: the reader framed them in the chunk itself (no bytes left
+ * over from an earlier chunk), from its first byte to its last. Compares positions only.
+ */
 function coversExactly(frames: Frame[], chunk: Buffer): boolean {
   const first = frames[0];
   const last = frames[frames.length - 1];
   return (
     first !== undefined &&
     last !== undefined &&
-    first.raw.buffer === chunk.buffer &&
-    first.raw.byteOffset === chunk.byteOffset &&
-    last.raw.byteOffset + last.raw.length === chunk.byteOffset + chunk.length
+    first.buffer === chunk &&
+    first.start === 0 &&
+    last.buffer === chunk &&
+    last.end === chunk.length
   );
 }

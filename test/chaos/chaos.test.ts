@@ -26,8 +26,6 @@ import {
 import type { ChaosRelay } from './relay.js';
 
 const suffix = randomBytes(4).toString('hex');
-/** `test.fails` until fixed; CHAOS_SHOW_BUGS=1 runs them as plain tests to see how they fail. */
-const knownBug = process.env.CHAOS_SHOW_BUGS ? test : test.fails;
 /** CHAOS_VERBOSE=1 prints what each affected client got. */
 const note = (what: string, o: unknown): void => {
   if (process.env.CHAOS_VERBOSE) console.log(what, JSON.stringify(o));
@@ -205,86 +203,76 @@ describe('stalled upstream with timeouts.queryMs', () => {
   }, 30_000);
 
   /**
-   * BUG (src/session.ts query timer / src/upstream-link.ts cancel()): timeouts.queryMs only sends a
-   * cancel. When the upstream stops answering altogether (a stalled network path, a frozen host),
-   * nothing else ever ends the wait: the client hangs until TCP keepalive gives up (minutes), with
-   * its pool connection held. Expected: after the cancel gets no answer within a grace period
-   * (say upstreamConnect.timeoutMs), the proxy gives up on the upstream connection (destroy it,
-   * release it as not reusable) and sends the client FATAL 08006 (or ERROR 57014 and a fresh
-   * connection in transaction mode).
+   * timeouts.queryMs sends a cancel; when the upstream stops answering altogether (a stalled
+   * network path, a frozen host, and here the cancel connection stalls too), the proxy gives up
+   * `upstreamConnect.timeoutMs` after the cancel: it destroys the upstream connection (not reused)
+   * and the client gets FATAL 08006, instead of waiting until TCP keepalive gives up.
    */
-  knownBug(
-    'a stall that never ends: the client still gets an error within bounds',
-    async () => {
-      const p = await setup('session', {
-        timeouts: { queryMs: 500 },
-        upstreamConnect: { timeoutMs: 1000 },
-      });
-      const c = await client(p, { query_timeout: 0 });
-      const running = outcome(() => c.query('SELECT pg_sleep(2)'));
-      await sleep(100);
-      relayOf().stall('both', true);
-      const settled = await Promise.race([running, sleep(8000).then(() => undefined)]);
-      relayOf().resume();
-      expect(settled, 'no answer 8 s into a 0.5 s query timeout').toBeDefined();
-      expect(settled?.ok).toBe(false);
-    },
-    30_000,
-  );
+  test('a stall that never ends: the client gets FATAL 08006 within bounds; the pool recovers', async () => {
+    const p = await setup('session', {
+      timeouts: { queryMs: 500 },
+      upstreamConnect: { timeoutMs: 1000 },
+    });
+    const c = await client(p, { query_timeout: 0 });
+    const running = outcome(() => c.query('SELECT pg_sleep(2)'));
+    await sleep(100);
+    relayOf().stall('both', true);
+    const settled = await Promise.race([running, sleep(8000).then(() => undefined)]);
+    relayOf().resume();
+    note('stall that never ends', settled);
+    expect(settled, 'no answer 8 s into a 0.5 s query timeout').toBeDefined();
+    expect(settled?.ok).toBe(false);
+    expect(settled?.severity).toBe('FATAL');
+    expect(settled?.code).toBe('08006');
+    expect(settled?.message).not.toMatch(/internal error/);
+    for (const x of clients.splice(0)) await x.end();
+    const later = await client(p);
+    expect((await later.query<{ n: number }>('SELECT 3 AS n')).rows).toEqual([{ n: 3 }]);
+    for (const x of clients.splice(0)) await x.end();
+    await backToBaseline(p, direct, 0);
+  }, 30_000);
 });
 
 /**
- * BUG (src/upstream-connection.ts connect() / runQuiet(), src/upstream-connect.ts): the proxy's
- * own upstream timeouts surface as plain Errors. An upstream that accepts TCP but never answers
- * the login hits `socket.destroy(new Error('upstream login timed out …'))` — an Error without a
- * `code`, so connectWithRetry() neither retries it nor turns it into FATAL 08006, and the
- * session's fail() answers XX000 "internal error in DocFusionDB". The same happens when the SET
- * replay (or DISCARD ALL, ROLLBACK, the health check) times out in runQuiet(): "internal query
- * timed out" → XX000. Fix: give these errors code ETIMEDOUT (retryable) or throw
- * PgError 08006 "could not connect to / lost the upstream Postgres" from them.
+ * The proxy's own upstream timeouts are connection failures: an upstream that accepts TCP but never
+ * answers the login times out with ETIMEDOUT (retried, then FATAL 08006), and an internal query
+ * (the SET replay, DISCARD ALL, ROLLBACK, the health check) that gets no answer is FATAL 08006 —
+ * never XX000 "internal error".
  */
 describe('stalled upstream during login and settings replay', () => {
-  knownBug(
-    'a login the upstream never answers: FATAL 08006 within bounds, not an internal error',
-    async () => {
-      const p = await setup('session', {
-        auth: { method: 'trust' },
-        upstreamConnect: { timeoutMs: 1000, retries: 1 },
-      });
-      relayOf().stallNewConnections('both');
-      const login = await outcome(async () => {
-        await client(p, { connectionTimeoutMillis: 15_000 });
-      });
-      relayOf().resume();
-      note('login against a stalled upstream', login);
-      expect(login.ok).toBe(false);
-      expect(login.ms).toBeLessThan(10_000);
-      expect(login.message).not.toMatch(/internal error/);
-      expect(CONNECTION_LOST).toContain(login.code);
-    },
-    30_000,
-  );
+  test('a login the upstream never answers: FATAL 08006 within bounds, not an internal error', async () => {
+    const p = await setup('session', {
+      auth: { method: 'trust' },
+      upstreamConnect: { timeoutMs: 1000, retries: 1 },
+    });
+    relayOf().stallNewConnections('both');
+    const login = await outcome(async () => {
+      await client(p, { connectionTimeoutMillis: 15_000 });
+    });
+    relayOf().resume();
+    note('login against a stalled upstream', login);
+    expect(login.ok).toBe(false);
+    expect(login.ms).toBeLessThan(10_000);
+    expect(login.message).not.toMatch(/internal error/);
+    expect(CONNECTION_LOST).toContain(login.code);
+  }, 30_000);
 
-  knownBug(
-    'a settings replay the upstream never answers: a connection error, not an internal error',
-    async () => {
-      const p = await setup('transaction', { auth: { method: 'trust' } });
-      const c = await client(p, { application_name: 'chaos-replay' });
-      await c.query('SELECT 1');
-      // Another client leaves a connection with other settings in the pool: c's next lease needs a SET.
-      const other = await client(p, { application_name: 'chaos-other' });
-      await other.query("SET work_mem = '9MB'");
-      await other.end();
-      relayOf().stall('both');
-      const o = await outcome(() => c.query('SELECT 2'));
-      relayOf().resume();
-      note('settings replay against a stalled upstream', o);
-      expect(o.ok).toBe(false);
-      expect(o.message).not.toMatch(/internal error/);
-      expect(CONNECTION_LOST).toContain(o.code);
-    },
-    30_000,
-  );
+  test('a settings replay the upstream never answers: a connection error, not an internal error', async () => {
+    const p = await setup('transaction', { auth: { method: 'trust' } });
+    const c = await client(p, { application_name: 'chaos-replay' });
+    await c.query('SELECT 1');
+    // Another client leaves a connection with other settings in the pool: c's next lease needs a SET.
+    const other = await client(p, { application_name: 'chaos-other' });
+    await other.query("SET work_mem = '9MB'");
+    await other.end();
+    relayOf().stall('both');
+    const o = await outcome(() => c.query('SELECT 2'));
+    relayOf().resume();
+    note('settings replay against a stalled upstream', o);
+    expect(o.ok).toBe(false);
+    expect(o.message).not.toMatch(/internal error/);
+    expect(CONNECTION_LOST).toContain(o.code);
+  }, 30_000);
 });
 
 // ---- reset mid-DataRow ------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import {
   decodeBackendKeyData,
   decodeErrorFields,
 } from '../../protocol/backend-decoders.js';
-import * as fd from '../../protocol/frontend-decoders.js';
 import * as fe from '../../protocol/frontend-encoders.js';
 import { StartupCode } from '../../protocol/message-codes.js';
 import { scramKeysFromPassword, ScramClientSession } from '../../protocol/scram.js';
@@ -32,14 +31,6 @@ export interface DriverTarget {
   readonly functionOid: number;
   /** Marker carried by every canary row; must never reach a fuzz socket. */
   readonly leakMarker: string;
-  /**
-   * Known-bug avoidance: before ending a logged-in case, complete a partial frame and send a
-   * Sync, so no extended-protocol batch is left open (see proxy-fuzz.test.ts).
-   */
-  readonly syncBeforeEnd: boolean;
-  readonly maxMessageSize: number;
-  /** The proxy decodes Query/Parse/Describe/Close bodies (transaction pooling). */
-  readonly decodesFrames: boolean;
   readonly bounds: {
     /** How long a pre-login socket may stay open (startup timeout + slack). */
     readonly preLoginMs: number;
@@ -217,47 +208,12 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Frames the proxy accepts after login (src/session.ts ACCEPTED, Terminate aside). */
-const ACCEPTED = new Set('BCdcfDEHFPQS'.split('').map((c) => c.charCodeAt(0)));
-
-/**
- * Would the proxy end the session at this frame (known-bug avoidance)? An unknown type, a bad
- * length, Terminate, or — in transaction mode, where the proxy decodes them — an undecodable
- * Query, Parse, Describe or Close.
- */
-export function proxyRejects(
-  type: number,
-  length: number,
-  body: Buffer | undefined,
-  maxMessageSize: number,
-  decodes: boolean,
-): boolean {
-  if (!ACCEPTED.has(type) || length < 4 || length + 1 > maxMessageSize) return true;
-  if (!decodes || body === undefined) return false;
-  try {
-    if (type === 0x51 /* Q */) fd.decodeQuery(body);
-    else if (type === 0x50 /* P */) fd.decodeParse(body);
-    else if (type === 0x44 /* D */) fd.decodeDescribe(body);
-    else if (type === 0x43 /* C */) fd.decodeClose(body);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-interface Walk {
-  /** Absolute offset of the next frame (MAX_SAFE_INTEGER once the proxy cannot frame on). */
-  readonly next: number;
-  /** Offset in `data` of the first frame the proxy will reject, if any. */
-  readonly rejectedAt: number | undefined;
-}
-
 /**
  * Walks the typed frames of everything sent so far from `from`, exactly as the proxy frames
- * them. FunctionCall frames may only call the harmless function (a flipped OID could call
- * anything): the OID of every 'F' frame that lies in `data` (which starts at `base`) is patched.
- * With `reject`, also finds the first post-login frame (at or after `rejectFrom`) that the proxy
- * will refuse.
+ * them, and returns the absolute offset of the next frame (MAX_SAFE_INTEGER once the proxy
+ * cannot frame on). FunctionCall frames may only call the harmless function (a flipped OID could
+ * call anything): the OID of every 'F' frame that lies in `data` (which starts at `base`) is
+ * patched.
  */
 function walkFrames(
   sent: Buffer,
@@ -265,21 +221,13 @@ function walkFrames(
   base: number,
   from: number,
   functionOid: number,
-  reject: ((type: number, length: number, body: Buffer | undefined) => boolean) | undefined,
-  rejectFrom: number,
-): Walk {
+): number {
   const all = Buffer.concat([sent, data]);
   let at = from;
-  let rejectedAt: number | undefined;
   while (at + 5 <= all.length) {
     const type = all[at] ?? 0;
     const length = all.readInt32BE(at + 1);
-    if (reject && rejectedAt === undefined && rejectFrom >= 0 && at >= rejectFrom && at >= base) {
-      const complete = length >= 4 && at + 1 + length <= all.length;
-      const body = complete ? all.subarray(at + 5, at + 1 + length) : undefined;
-      if (reject(type, length, body)) rejectedAt = at - base;
-    }
-    if (length < 4) return { next: Number.MAX_SAFE_INTEGER, rejectedAt }; // the proxy stops here
+    if (length < 4) return Number.MAX_SAFE_INTEGER; // the proxy stops here
     if (type === 0x46 /* F */ && at + 9 <= all.length) {
       for (let k = 0; k < 4; k++) {
         const offset = at + 5 + k - base;
@@ -288,7 +236,7 @@ function walkFrames(
     }
     at += 1 + length;
   }
-  return { next: at, rejectedAt };
+  return at;
 }
 
 function int32be(n: number): Buffer {
@@ -344,11 +292,6 @@ export async function runCase(target: DriverTarget, c: Materialized): Promise<Ca
   /** Absolute offset of the next typed frame (after the startup packet); -1 before it. */
   let nextFrameAt = -1;
   let preLogin = true;
-  /** Where post-login frames begin (-1 until the login completed). */
-  let loggedInAt = -1;
-  let syncInserted = false;
-  const rejects = (type: number, length: number, body: Buffer | undefined): boolean =>
-    proxyRejects(type, length, body, target.maxMessageSize, target.decodesFrames);
   /**
    * The proxy cannot answer anything more: it is waiting for the rest of a packet or frame we
    * sent only part of (so a wait for its reply can stop early once it has gone quiet).
@@ -379,27 +322,16 @@ export async function runCase(target: DriverTarget, c: Materialized): Promise<Ca
       pending = [];
       return;
     }
-    let data = Buffer.concat(pending);
+    const data = Buffer.concat(pending);
     pending = [];
     if (nextFrameAt >= 0 && nextFrameAt < sentBytes + data.length) {
-      const walk = walkFrames(
+      nextFrameAt = walkFrames(
         Buffer.concat(sentChunks),
         data,
         sentBytes,
         nextFrameAt,
         target.functionOid,
-        target.syncBeforeEnd && !syncInserted ? rejects : undefined,
-        loggedInAt,
       );
-      nextFrameAt = walk.next;
-      if (walk.rejectedAt !== undefined) {
-        // Known-bug avoidance: close any open batch before the frame that ends the session.
-        syncInserted = true;
-        rx.notes.push('avoid:sync-inserted');
-        const at = walk.rejectedAt;
-        data = Buffer.concat([data.subarray(0, at), fe.sync(), data.subarray(at)]);
-        nextFrameAt += 5;
-      }
     }
     const parts: Buffer[] = [];
     if (c.chunking.kind === 'whole') {
@@ -492,7 +424,6 @@ export async function runCase(target: DriverTarget, c: Materialized): Promise<Ca
         if (token.until === 'login') {
           await waitReply(() => rx.loginDone, LOGIN_WAIT_MS);
           readyTarget = rx.readies;
-          if (rx.loginDone && loggedInAt < 0) loggedInAt = sentBytes;
         } else if (token.until === 'ready') {
           readyTarget += token.count;
           if (!(await waitReply(() => rx.readies >= readyTarget, WAIT_MS)))
@@ -516,13 +447,6 @@ export async function runCase(target: DriverTarget, c: Materialized): Promise<Ca
     }
   }
   await flush();
-  if (target.syncBeforeEnd && nextFrameAt >= 0 && !isClosed()) {
-    const missing = nextFrameAt - sentBytes;
-    if (missing >= 0 && missing < target.maxMessageSize) {
-      pending.push(Buffer.alloc(missing), fe.sync());
-      await flush();
-    }
-  }
 
   const failures = rx.failures;
   const notes = rx.notes;

@@ -12,7 +12,6 @@ import { startDocFusion, type RunningDocFusion } from '../../src/run.js';
 /** What startProxy() needs of the harness options. */
 export interface ProxyOptions {
   readonly upstreamUrl: string;
-  readonly knownBugs?: 'avoid' | 'detect';
   readonly logLevel?: DocFusionConfig['log']['level'];
 }
 
@@ -122,9 +121,6 @@ export async function startProxy(
       mode,
       size,
       maxClientWaitMs: FUZZ_LIMITS.maxClientWaitMs,
-      ...(options.knownBugs === 'avoid' && mode === 'transaction'
-        ? { serverCheckDelayMs: 0, maxClientWaitMs: 1000 }
-        : {}),
     },
     log: { ...base.log, level },
   };

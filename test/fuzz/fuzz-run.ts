@@ -141,10 +141,8 @@ export async function writeReplayFile(
 
 export function formatStats(report: FuzzRunReport): string {
   const entries = [...report.stats.entries()].sort((a, b) => b[1] - a[1]);
-  // The most frequent outcomes, plus every linger, stall and known-bug count.
-  const shown = entries.filter(
-    ([k], i) => i < 16 || /^(linger|known-bug|stalled|avoid|startup-timeout)/.test(k),
-  );
+  // The most frequent outcomes, plus every linger and stall count.
+  const shown = entries.filter(([k], i) => i < 16 || /^(linger|stalled|startup-timeout)/.test(k));
   const seconds = (report.elapsedMs / 1000).toFixed(1);
   return `${report.casesRun} cases in ${seconds} s (seed ${report.seed}, corpus ${report.corpusSize} scripts); outcomes: ${shown
     .map(([k, v]) => `${k}=${v}`)

@@ -6,17 +6,18 @@
  * FUZZ_CASES (default 1200), FUZZ_TIME_LIMIT_MS (default 75 s: a loaded machine runs fewer
  * cases rather than timing out) and FUZZ_SEED set the budget and the seed; a failure prints the
  * seed, the fast-check path and the hex of the inputs (see `npm run fuzz` for longer runs).
- *
- * The bounded run uses `knownBugs: 'avoid'`: it steers around the bugs listed below (closing an
- * open extended batch with a Sync before a frame that ends the session, health-checking pooled
- * connections, giving back leases orphaned by a timed-out startup) so it can keep finding new
- * ones; `npm run fuzz` runs without that and finds them. Remove the avoidance when they are fixed.
  */
 import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import * as fe from '../../protocol/frontend-encoders.js';
-import { startPoolProxy, sleep, waitFor, type PoolProxy } from '../support/pool-proxy.js';
+import {
+  directClient,
+  startPoolProxy,
+  sleep,
+  waitFor,
+  type PoolProxy,
+} from '../support/pool-proxy.js';
 import { RawClient } from '../support/raw-client.js';
 import { FuzzHarness, formatFailure, formatStats, runFuzz, writeReplayFile } from './proxy-fuzz.js';
 
@@ -28,7 +29,7 @@ const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.en
 describe('protocol fuzzing of a running proxy', () => {
   let harness: FuzzHarness | undefined;
   beforeAll(async () => {
-    harness = await FuzzHarness.start({ upstreamUrl: inject('upstreamUrl'), knownBugs: 'avoid' });
+    harness = await FuzzHarness.start({ upstreamUrl: inject('upstreamUrl') });
   }, 120_000);
   afterAll(async () => {
     await harness?.stop();
@@ -50,12 +51,17 @@ describe('protocol fuzzing of a running proxy', () => {
   }, 600_000);
 });
 
-// ---- bugs found by the fuzzer ------------------------------------------------------------------
+// ---- bugs found by the fuzzer (fixed) --------------------------------------------------------------
 
 /** A raw socket logged in with trust auth (resolves at the first ReadyForQuery). */
-function rawLogin(port: number, user: string, database: string): Promise<net.Socket> {
+function rawLogin(
+  port: number,
+  user: string,
+  database: string,
+  allowHalfOpen = false,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => {
+    const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen }, () => {
       socket.write(fe.startupMessage({ user, database }));
     });
     let seen = Buffer.alloc(0);
@@ -72,9 +78,6 @@ function rawLogin(port: number, user: string, database: string): Promise<net.Soc
   });
 }
 
-/** `test.fails` until fixed; FUZZ_SHOW_BUGS=1 runs them as plain tests to see how they fail. */
-const knownBug = process.env.FUZZ_SHOW_BUGS ? test : test.fails;
-
 describe('bugs found by the fuzzer', () => {
   let proxy: PoolProxy | undefined;
   afterAll(async () => {
@@ -82,154 +85,223 @@ describe('bugs found by the fuzzer', () => {
   });
 
   /**
-   * BUG (src/upstream-link.ts, UpstreamLink.close()): a client that sends an extended-protocol
-   * message that fails (here an unparsable Parse) and leaves before its Sync hands the upstream
-   * connection back to the transaction pool while Postgres still discards every message up to
-   * the next Sync. `close()` counts the link as quiet (the tracker has no slot left after the
-   * error), ignores `openBatch`, and releases the connection as reusable. The next client on that
-   * connection gets no answer to its Query (or only a ReadyForQuery for its Parse/Bind/Execute/
-   * Sync), and when settings must be replayed first the SET times out after 5 s and the client
-   * gets "internal error in DocFusionDB". Fix: treat `openBatch` (or the tracker's skip state) as
-   * not quiet in close() — release(lease, false), or send a Sync and wait for ReadyForQuery
-   * before release. Found by the fuzzer as canaries/the control failing with XX000.
+   * Was (src/upstream-link.ts, UpstreamLink.close()): a client that sends an extended-protocol
+   * message that fails (here an unparsable Parse) and leaves before its Sync handed the upstream
+   * connection back to the transaction pool while Postgres still discarded every message up to
+   * the next Sync: the next client got no answer to its Query, or XX000 when its settings had to
+   * be replayed first. Now a batch without its Sync is not quiet, and the connection is closed.
    */
-  knownBug(
-    'transaction pooling: a client leaving after an extended-protocol error without Sync poisons the pooled connection',
-    async () => {
-      proxy = await startPoolProxy({
-        pool: { mode: 'transaction', size: 1 },
-        auth: { method: 'trust' },
-      });
-      const raw = await RawClient.connect(proxy.port, {
-        user: proxy.user,
-        database: proxy.database,
-      });
-      raw.send(fe.parse('', 'SELEC 1'));
-      const reply = await raw.next(5000);
-      expect(String.fromCharCode(reply.type)).toBe('E');
+  test('transaction pooling: a client leaving after an extended-protocol error without Sync does not poison the pooled connection', async () => {
+    proxy = await startPoolProxy({
+      pool: { mode: 'transaction', size: 1 },
+      auth: { method: 'trust' },
+    });
+    const p = proxy;
+    const raw = await RawClient.connect(p.port, { user: p.user, database: p.database });
+    raw.send(fe.parse('', 'SELEC 1'));
+    const reply = await raw.next(5000);
+    expect(String.fromCharCode(reply.type)).toBe('E');
+    raw.close();
+    await waitFor('the session to end', () => p.running.proxy.sessions.size === 0, 5000);
+    const client = await p.connect({ query_timeout: 3000 });
+    try {
+      const r = await client.query<{ n: number }>('SELECT $1::int AS n', [7]);
+      expect(r.rows).toEqual([{ n: 7 }]);
+    } finally {
+      await client.end().catch(() => undefined);
+      await p.stop(500);
+      proxy = undefined;
+    }
+  }, 30_000);
+
+  /**
+   * The same exit without an error: the batch's implicit transaction is still open upstream, so
+   * the proxy must neither reuse the connection as is nor Sync it (which would commit): the
+   * client's work is rolled back, as when a client leaves Postgres mid-batch.
+   */
+  test('transaction pooling: a client leaving mid-batch without Sync commits nothing', async () => {
+    proxy = await startPoolProxy({
+      pool: { mode: 'transaction', size: 1 },
+      auth: { method: 'trust' },
+    });
+    const p = proxy;
+    const direct = await directClient();
+    const table = `fuzz_unsynced_${process.pid}`;
+    await direct.query(`CREATE TABLE ${table} (n int)`);
+    try {
+      const raw = await RawClient.connect(p.port, { user: p.user, database: p.database });
+      raw.send(
+        fe.parse('', `INSERT INTO ${table} VALUES (1)`),
+        fe.bind(),
+        fe.execute(),
+        fe.flush(),
+      );
+      const replies: string[] = [];
+      for (let i = 0; i < 3; i++) replies.push(String.fromCharCode((await raw.next(5000)).type));
+      expect(replies).toEqual(['1', '2', 'C']);
       raw.close();
-      await sleep(100);
-      const client = await proxy.connect({ query_timeout: 3000 });
+      await waitFor('the session to end', () => p.running.proxy.sessions.size === 0, 5000);
+      const client = await p.connect({ query_timeout: 3000 });
       try {
-        const r = await client.query<{ n: number }>('SELECT $1::int AS n', [7]);
-        expect(r.rows).toEqual([{ n: 7 }]);
+        const r = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+        expect(r.rows).toEqual([{ n: 0 }]);
       } finally {
         await client.end().catch(() => undefined);
-        await proxy.stop(500);
-        proxy = undefined;
       }
-    },
-    30_000,
-  );
+    } finally {
+      await direct.query(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+      await direct.end();
+      await p.stop(500);
+      proxy = undefined;
+    }
+  }, 30_000);
 
   /**
-   * BUG (src/session.ts fromClient()/answerAdmin()): an admin-console session is never closed by
-   * timeouts.client_idle once it has sent a statement. fromClient() clears the idle timer on
-   * every message; for ordinary sessions the UpstreamLink's idle() callback re-arms it after the
-   * reply, but admin sessions have no link and answerAdmin() never calls armTimers(). Found by a
-   * lingering fuzz case on the admin console (seed 11, path 482). Fix: call this.armTimers()
-   * after each admin reply is written (in the adminQueue continuation).
+   * Was (src/session.ts answerAdmin()): an admin-console session was never closed by
+   * timeouts.client_idle once it had sent a statement — every message clears the idle timer, and
+   * only the UpstreamLink's idle() callback armed it again, which admin sessions do not have.
+   * Found by a lingering fuzz case on the admin console (seed 11, path 482).
    */
-  knownBug(
-    'the admin console honours timeouts.clientIdleMs after a statement',
-    async () => {
-      proxy = await startPoolProxy({ timeouts: { clientIdleMs: 300 }, auth: { method: 'trust' } });
-      const p = proxy;
-      const admin = await p.adminConsole();
-      const errors: Error[] = [];
-      admin.on('error', (error) => errors.push(error));
-      try {
-        await admin.query('SHOW POOLS');
-        await waitFor('the idle admin session to be closed', () => errors.length > 0, 3000);
-        expect(String(errors[0])).toMatch(/idle-session timeout/);
-      } finally {
-        await admin.end().catch(() => undefined);
-        await p.stop(500);
-        proxy = undefined;
-      }
-    },
-    30_000,
-  );
+  test('the admin console honours timeouts.clientIdleMs after a statement', async () => {
+    proxy = await startPoolProxy({ timeouts: { clientIdleMs: 300 }, auth: { method: 'trust' } });
+    const p = proxy;
+    const admin = await p.adminConsole();
+    const errors: Error[] = [];
+    admin.on('error', (error) => errors.push(error));
+    try {
+      await admin.query('SHOW POOLS');
+      await waitFor('the idle admin session to be closed', () => errors.length > 0, 3000);
+      expect(String(errors[0])).toMatch(/idle-session timeout/);
+    } finally {
+      await admin.end().catch(() => undefined);
+      await p.stop(500);
+      proxy = undefined;
+    }
+  }, 30_000);
 
   /**
-   * BUG (minor; src/session.ts fail()): a client that resets its connection (RST: read
-   * ECONNRESET, or write EPIPE while a reply is sent) is handled as an internal error — logged at
-   * error level as "internal error; closing session", counted as an XX000 error in
-   * docfusion_errors_total, and answered (into the dead socket) with XX000. Seen in every long
-   * fuzz run whenever a case ends with an abort. Fix: in fail(), treat isConnectionError(error)
-   * like ClosedError (terminate quietly, debug log), as Postgres logs "connection reset by peer"
-   * at LOG level without an error report.
+   * Was (src/session.ts fail()): a client that resets its connection (RST: read ECONNRESET, or
+   * write EPIPE/ECONNRESET while a reply is sent) was handled as an internal error — logged at
+   * error level, counted as XX000 in docfusion_errors_total and answered with XX000. Now the
+   * session ends quietly (a debug line), as Postgres logs a reset at LOG level only.
    */
-  knownBug(
-    'a client connection reset is not reported as an internal error',
-    async () => {
-      const lines: string[] = [];
-      proxy = await startPoolProxy({
-        pool: { mode: 'session', size: 2 },
-        auth: { method: 'trust' },
-        logLevel: 'info',
-        logLines: lines,
-      });
-      const p = proxy;
-      for (let i = 0; i < 5; i++) {
-        const socket = await rawLogin(p.port, p.user, p.database);
-        socket.write(fe.query("SELECT n, repeat('x', 1000) FROM generate_series(1, 5000) AS n"));
-        await sleep(5);
-        socket.resetAndDestroy();
-      }
-      try {
-        await waitFor('the sessions to end', () => p.running.proxy.sessions.size === 0, 5000);
-        const internal = lines.filter((line) => line.includes('internal error'));
-        expect(internal).toEqual([]);
-      } finally {
-        await p.stop(500);
-        proxy = undefined;
-      }
-    },
-    30_000,
-  );
+  test('a client connection reset is not reported as an internal error', async () => {
+    const lines: string[] = [];
+    proxy = await startPoolProxy({
+      pool: { mode: 'session', size: 2 },
+      auth: { method: 'trust' },
+      logLevel: 'info',
+      logLines: lines,
+    });
+    const p = proxy;
+    for (let i = 0; i < 5; i++) {
+      const socket = await rawLogin(p.port, p.user, p.database);
+      socket.write(fe.query("SELECT n, repeat('x', 1000) FROM generate_series(1, 5000) AS n"));
+      await sleep(5);
+      socket.resetAndDestroy();
+    }
+    try {
+      await waitFor('the sessions to end', () => p.running.proxy.sessions.size === 0, 5000);
+      const internal = lines.filter((line) => line.includes('internal error'));
+      expect(internal).toEqual([]);
+    } finally {
+      await p.stop(500);
+      proxy = undefined;
+    }
+  }, 30_000);
 
   /**
-   * BUG (src/session.ts startup() / src/upstream-link.ts attach()): when a session is terminated
-   * while it waits for the pool at login (here limits.startupTimeoutMs fires first; an admin
-   * shutdown's drain() does the same), `link.close()` runs before `attach()` has a lease, and
-   * when the pool later hands the connection to that dead waiter, `attach()` stores it as the
-   * lease and returns it; startup() sees `this.closing` and returns without releasing it. The
-   * connection stays "active" in the pool forever: the pool shrinks by one per occurrence until
-   * every client waits and gets 53300. Fix: in attach(), after acquire/syncParams, if
-   * `this.closed`, release the connection (reusable) and throw ClosedError; or in startup(),
-   * when `this.closing` after attach, call `link.close()` again.
+   * Was (src/session.ts startup(), src/upstream-link.ts attach()): when a session ended while it
+   * waited for the pool at login (its startup timer firing as authentication finished, an admin
+   * shutdown's drain()), the pool later handed the connection to that dead waiter, and it stayed
+   * "active" forever: the pool shrank by one per occurrence until every client got 53300. A client
+   * that gave up meanwhile was not even noticed until then. Now the session watches its socket
+   * while it waits, a closed link leaves the pool's queue, and a connection handed to a closed
+   * link goes back.
    */
-  knownBug(
-    'a session whose startup times out while it waits for the pool leaks that pool connection',
-    async () => {
+  test.each([
+    ['the client gives up', 'client'],
+    ['the session is drained (shutdown)', 'drain'],
+  ] as const)(
+    'a session that ends while it waits for the pool at login does not keep a connection (%s)',
+    async (_title, how) => {
       proxy = await startPoolProxy({
         pool: { mode: 'session', size: 1, maxClientWaitMs: 10_000 },
-        limits: { startupTimeoutMs: 800 },
         auth: { method: 'trust' },
       });
       const p = proxy;
-      const holder = await p.connect();
-      // A second client waits for the only connection; its startup times out meanwhile.
-      const waiter = new pg.Client(p.clientConfig({ connectionTimeoutMillis: 5000 }));
-      waiter.on('error', () => undefined);
-      const outcome = await waiter.connect().then(
-        () => 'connected',
-        (error: unknown) => String(error),
-      );
-      expect(outcome).toMatch(/timed out|terminat/);
-      await holder.end();
-      const pool = (): { active: number; idle: number } => {
+      const pool = (): { active: number; idle: number; waiting: number } => {
         const stats = p.running.proxy.pools.all()[0]?.stats();
-        return { active: stats?.active ?? -1, idle: stats?.idle ?? -1 };
+        return {
+          active: stats?.active ?? -1,
+          idle: stats?.idle ?? -1,
+          waiting: stats?.waiting ?? -1,
+        };
       };
+      const holder = await p.connect();
       try {
+        // A second client waits for the only connection, and goes away meanwhile.
+        const waiter = new pg.Client(
+          p.clientConfig({ connectionTimeoutMillis: how === 'client' ? 1000 : 10_000 }),
+        );
+        waiter.on('error', () => undefined);
+        const outcome = waiter.connect().then(
+          () => 'connected',
+          (error: unknown) => String(error),
+        );
+        await waitFor('the waiter to queue', () => pool().waiting === 1, 5000);
+        if (how === 'drain') {
+          for (const session of p.running.proxy.sessions) if (session.waiting) session.drain();
+        }
+        expect(await outcome).toMatch(how === 'client' ? /timeout expired/ : /administrator/);
+        await waitFor('the waiter session to end', () => p.running.proxy.sessions.size === 1, 5000);
+        expect(pool()).toMatchObject({ active: 1, waiting: 0 });
+        await holder.end();
         await waitFor('the connection back in the pool', () => pool().active === 0, 3000);
+        expect(pool()).toEqual({ active: 0, idle: 1, waiting: 0 });
+        const next = await p.connect({ connectionTimeoutMillis: 3000 });
+        expect((await next.query<{ n: number }>('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+        await next.end();
       } finally {
+        await holder.end().catch(() => undefined);
         await p.stop(500);
         proxy = undefined;
       }
     },
     30_000,
   );
+
+  /**
+   * Was (src/session.ts fromClient(), src/upstream-link.ts fromClient()): bytes that arrived after
+   * the session had ended (here a Query in a TCP chunk after the client's Terminate; also after
+   * an idle timeout or an upstream FATAL, until the socket is destroyed a second later) still
+   * reached the closed link, which leased a connection for them — in transaction mode one nobody
+   * would ever give back. Found by the fuzzer once its known-bug avoidance was removed.
+   */
+  test('transaction pooling: bytes after Terminate do not lease a connection', async () => {
+    proxy = await startPoolProxy({
+      pool: { mode: 'transaction', size: 2 },
+      auth: { method: 'trust' },
+    });
+    const p = proxy;
+    const active = (): number => p.running.proxy.pools.all()[0]?.stats().active ?? -1;
+    try {
+      // Half-open, so the Query can still be written after the proxy's FIN.
+      const socket = await rawLogin(p.port, p.user, p.database, true);
+      socket.on('error', () => undefined);
+      socket.write(fe.terminate());
+      await waitFor('the session to end', () => p.running.proxy.sessions.size === 0, 5000);
+      socket.write(fe.query('SELECT 1'));
+      await sleep(300); // the proxy reads it (its socket stays readable for a second)
+      socket.destroy();
+      expect(active()).toBe(0);
+      const client = await p.connect({ query_timeout: 3000 });
+      expect((await client.query<{ n: number }>('SELECT 2 AS n')).rows).toEqual([{ n: 2 }]);
+      await client.end();
+      expect(active()).toBe(0);
+    } finally {
+      await p.stop(500);
+      proxy = undefined;
+    }
+  }, 30_000);
 });

@@ -53,14 +53,6 @@ export interface FuzzHarnessOptions {
   readonly lingerWeight?: number;
   /** Record real client sessions into the corpus. Default true. */
   readonly record?: boolean;
-  /**
-   * `detect` (default): nothing held back. `avoid`: steer clear of the known pooled-connection
-   * poisoning bug (proxy-fuzz.test.ts) so a bounded run can look for other problems: cases end
-   * every open extended-protocol batch with a Sync, and the transaction pool health-checks every
-   * connection it hands out (server_check_delay 0), which replaces a poisoned one; at the end of
-   * a batch the harness cycles the idle connections through that check.
-   */
-  readonly knownBugs?: 'avoid' | 'detect';
   /** Proxy log level (default FUZZ_LOG_LEVEL or silent). */
   readonly logLevel?: DocFusionConfig['log']['level'];
 }
@@ -93,7 +85,7 @@ export class FuzzHarness {
   readonly stats = new Map<string, number>();
   casesRun = 0;
   /** Milliseconds spent running cases and checking invariants. */
-  readonly timing = { cases: 0, checks: 0, canaries: 0, controls: 0, heal: 0, settle: 0 };
+  readonly timing = { cases: 0, checks: 0, canaries: 0, controls: 0, settle: 0 };
   /** Longest event-loop stall seen in a batch (the proxies run in this process). */
   maxLoopDelayMs = 0;
   private constructor(
@@ -147,9 +139,6 @@ export class FuzzHarness {
           database,
           functionOid: env.functionOid,
           leakMarker: LEAK_MARKER,
-          syncBeforeEnd: options.knownBugs === 'avoid',
-          maxMessageSize: FUZZ_LIMITS.maxMessageSize,
-          decodesFrames: mode === 'transaction',
           bounds: {
             preLoginMs: FUZZ_LIMITS.startupTimeoutMs + 1500,
             loggedInMs:
@@ -340,7 +329,7 @@ export class FuzzHarness {
   async checkInvariants(): Promise<string[]> {
     const problems: string[] = [];
     let mark = Date.now();
-    const lap = (key: 'controls' | 'heal' | 'settle'): void => {
+    const lap = (key: 'controls' | 'settle'): void => {
       this.timing[key] += Date.now() - mark;
       mark = Date.now();
     };
@@ -363,8 +352,6 @@ export class FuzzHarness {
         problems.push(`${t.name} control emitted: ${t.control.errors.map(String).join('; ')}`);
     }
     lap('controls');
-    if (this.options.knownBugs === 'avoid') await this.healIdle();
-    lap('heal');
     const settle = async (ms: number): Promise<string[]> => {
       const deadline = Date.now() + ms;
       const started = Date.now();
@@ -379,50 +366,9 @@ export class FuzzHarness {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     };
-    let last = await settle(SETTLE_MS);
-    if (last.length > 0 && this.options.knownBugs === 'avoid') {
-      // Known bug (proxy-fuzz.test.ts): a session whose startup timed out inside attach() leaves
-      // its lease behind, idle upstream and used by no session; the client cannot even see it
-      // when it had already gone. Give such leases back, count them, then look again.
-      if ((await this.releaseOrphans()) > 0) last = await settle(2000);
-    }
+    const last = await settle(SETTLE_MS);
     lap('settle');
     return [...problems, ...last];
-  }
-
-  /** Leased connections no live session uses and idle upstream (known-bug cleanup). */
-  private async releaseOrphans(): Promise<number> {
-    let released = 0;
-    for (const t of this.allTargets()) {
-      const inUse = new Set([...t.running.proxy.sessions].map((s) => s.upstreamPid));
-      for (const pool of t.running.proxy.pools.all()) {
-        for (const { connection, state } of pool.connections()) {
-          if (state !== 'active' || inUse.has(connection.processId)) continue;
-          const r = await this.admin.query<{ state: string | null }>(
-            'SELECT state FROM pg_stat_activity WHERE pid = $1',
-            [connection.processId],
-          );
-          if (r.rows[0]?.state !== 'idle') continue;
-          pool.release(connection, false);
-          this.count('known-bug:attach-leak-released');
-          released++;
-        }
-      }
-    }
-    return released;
-  }
-
-  /** Known-bug avoidance: take every idle transaction-pool connection through the health check. */
-  private async healIdle(): Promise<void> {
-    for (const pool of this.targets.transaction.running.proxy.pools.all()) {
-      const idle = pool.stats().idle;
-      const taken = await Promise.all(
-        Array.from({ length: idle }, () =>
-          withTimeout(pool.acquire(), 5000, 'health-check acquire').catch(() => undefined),
-        ),
-      );
-      for (const connection of taken) if (connection) pool.release(connection, true);
-    }
   }
 
   private async poolProblems(): Promise<string[]> {
@@ -495,16 +441,14 @@ export class FuzzHarness {
   async inspect(t: TargetRuntime, localPort: number): Promise<string | undefined> {
     const session = [...t.running.proxy.sessions].find((s) => s.remote.endsWith(`:${localPort}`));
     if (!session) return `the proxy has no session for this socket (yet kept it open)`;
-    const desc = `session #${session.id} ${session.state} busy=${session.busy} waiting=${session.waiting} tx=${String.fromCharCode(session.txStatus)} pinned=${session.pinned ?? '-'}`;
+    const desc = `session #${session.id} ${session.state} busy=${session.busy} batch=${session.inBatch} waiting=${session.waiting} tx=${String.fromCharCode(session.txStatus)} pinned=${session.pinned ?? '-'}`;
     if (session.state !== 'ready') return `${desc}: still in startup past limits.startupTimeoutMs`;
-    if (!session.busy && session.admin && this.options.knownBugs === 'avoid') {
-      this.count('known-bug:admin-console-idle');
-      return undefined; // proxy-fuzz.test.ts: the admin console never re-arms the idle timer
-    }
-    if (!session.busy)
+    // With an extended-protocol batch open (no Sync yet), Postgres sends no ReadyForQuery and
+    // arms no idle timeout: then it must be waiting for the client, checked below.
+    if (!session.busy && !session.inBatch)
       return `${desc}${session.admin ? ' (admin console)' : ''}: idle, yet not closed by the idle timeouts`;
     const pid = session.upstreamPid;
-    if (pid === undefined) return `${desc}: busy without an upstream connection`;
+    if (pid === undefined) return `${desc}: busy (or in a batch) without an upstream connection`;
     const r = await this.admin.query<{
       state: string | null;
       wait_event: string | null;
@@ -514,9 +458,11 @@ export class FuzzHarness {
     ]);
     const row = r.rows[0];
     if (!row) return `${desc}: its upstream backend ${pid} is gone`;
-    // Postgres itself waits here for the client (an unsynced batch, COPY FROM STDIN): no timeout applies.
-    if (row.state === 'active' && row.wait_event === 'ClientRead') {
-      this.count(`linger:waiting-for-client`);
+    // Postgres itself waits here for the client (an unsynced batch, COPY FROM STDIN): no timeout
+    // applies. A batch whose first message failed (before any statement ran) leaves the backend
+    // in its previous state, 'idle', skipping up to the Sync.
+    if (row.wait_event === 'ClientRead' && (row.state === 'active' || session.inBatch)) {
+      this.count(session.inBatch ? 'linger:waiting-for-client-batch' : 'linger:waiting-for-client');
       return undefined;
     }
     return `${desc}: upstream ${pid} is '${row.state}' (${row.wait_event ?? '-'}) with ${row.query}`;

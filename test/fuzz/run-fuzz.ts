@@ -33,7 +33,6 @@ const { values } = parseArgs({
     replay: { type: 'string' },
     'no-record': { type: 'boolean', default: false },
     'no-isolate': { type: 'boolean', default: false },
-    'avoid-known-bugs': { type: 'boolean', default: false },
   },
 });
 
@@ -58,7 +57,6 @@ async function main(): Promise<number> {
     concurrency: Number(values.concurrency),
     lingerWeight: Number(values.linger),
     record: !values['no-record'],
-    knownBugs: values['avoid-known-bugs'] ? ('avoid' as const) : ('detect' as const),
   };
   let harness: FuzzHarness | undefined;
   try {

@@ -1,7 +1,12 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import pg from 'pg';
 import { loadParser } from '../../src/sql-parser.js';
-import { sessionEffects, type SessionEffect } from '../../src/statement-effects.js';
+import {
+  provablyWithoutEffects,
+  sessionEffects,
+  type SessionEffect,
+} from '../../src/statement-effects.js';
 
 beforeAll(async () => {
   await loadParser();
@@ -223,6 +228,88 @@ describe('multi-statement text', () => {
 
 // ---------------------------------------------------------------------------------------------
 // Postgres as the oracle: what sessionEffects says a statement does is what it does.
+
+describe('provablyWithoutEffects (the byte check that spares decoding)', () => {
+  const check = (sql: string): boolean => {
+    const bytes = Buffer.from(`--${sql}\0`, 'utf8');
+    return provablyWithoutEffects(bytes, 2, bytes.length - 1);
+  };
+
+  test.each([
+    ['SELECT abalance FROM pgbench_accounts WHERE aid = 4711;'],
+    ['  select 1  ;  '],
+    ['INSERT INTO t VALUES ($1, $2)'],
+    ['UPDATE t SET a = 1'],
+    ['BEGIN'],
+    ['COMMIT'],
+  ])('%s: proven, so never decoded', (sql) => {
+    expect(check(sql)).toBe(true);
+    expect(sessionEffects(sql)).toEqual([]);
+  });
+
+  test.each([
+    ['SET search_path = a'],
+    ['reset all'],
+    ['DISCARD ALL'],
+    ['SELECT pg_advisory_lock(1)'],
+    ["SELECT set_config('a.b', '1', false)"],
+    ['CREATE TEMP TABLE t (x int)'],
+    ['SELECT 1 INTO TEMPORARY t'],
+    ['SELECT 1; SELECT 2'],
+    ['/* c */ SELECT 1'],
+    ['-- c\nSELECT 1'],
+    ['(SELECT 1)'],
+    ["SELECT 'é'"],
+    ['ROLLBACK'],
+  ])('%s: not proven (decoded and looked at)', (sql) => {
+    expect(check(sql)).toBe(false);
+  });
+
+  test('whenever it proves text effect-free, sessionEffects finds no effect', () => {
+    const token = fc.constantFrom(
+      'select',
+      'SET',
+      'reset',
+      'discard',
+      'all',
+      'temp',
+      'TEMPORARY',
+      'pg_temp.t',
+      'into',
+      'create',
+      'table',
+      'listen',
+      'prepare',
+      'deallocate',
+      'declare',
+      'cursor',
+      'with hold',
+      'savepoint',
+      'pg_advisory_lock(1)',
+      "set_config('a.b','1',false)",
+      'x',
+      '1',
+      ',',
+      ';',
+      ' ',
+      '\t',
+      '\n',
+      '(',
+      ')',
+      "'s'",
+      '"q"',
+      '/*c*/',
+      '--c\n',
+    );
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 12 }), (tokens) => {
+        const sql = tokens.join(' ');
+        if (check(sql)) expect(sessionEffects(sql)).toEqual([]);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
 
 describe('against Postgres', () => {
   let client: pg.Client;

@@ -62,7 +62,7 @@ describe('float8 text output', () => {
       -Infinity,
       NaN,
     ];
-    const random = fc.sample(fc.double({ noNaN: false }), 300);
+    const random = fc.sample(fc.double(), { numRuns: 2000, seed: 20261128 });
     const values = [...edges, ...random];
     const want = await pgText('SELECT v::float8::text FROM unnest($1::float8[]) AS v', [
       values.map((v) =>
