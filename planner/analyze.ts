@@ -1,6 +1,7 @@
 import { PgError, SqlState } from '../protocol/pg-error.js';
 import type { DocFusionFunction, Value } from '../udf/function.js';
 import {
+  asNode,
   field,
   fieldList,
   isFields,
@@ -105,7 +106,130 @@ export function relationNames(statement: unknown): string[] {
 interface RangeRef {
   readonly alias: string | undefined;
   readonly schema: string | undefined;
+  /** '' for a CTE, subquery or function in FROM: its columns' types are not in the catalog. */
   readonly name: string;
+  /** A CTE's columns, typed from its own SELECT list (simple column references, casts…). */
+  readonly cte?: string;
+}
+
+/** FROM items visible to an expression, innermost SELECT first. */
+type ScopeChain = readonly (readonly RangeRef[])[];
+
+/** For every FuncCall, the FROM scopes it sees (its SELECT's, then the enclosing ones). */
+function scopesOfCalls(
+  statement: unknown,
+  cteNames: ReadonlySet<string>,
+): Map<unknown, ScopeChain> {
+  const out = new Map<unknown, ScopeChain>();
+  const visit = (value: unknown, chain: ScopeChain): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item, chain);
+      return;
+    }
+    if (!isFields(value)) return;
+    const node = asNode(value);
+    let inner = chain;
+    if (node?.kind === 'SelectStmt') {
+      inner = [rangesOf(fieldList(node.fields, 'fromClause'), cteNames), ...chain];
+    } else if (node?.kind === 'FuncCall') {
+      out.set(node.fields, chain);
+    }
+    for (const child of Object.values(node?.fields ?? value)) {
+      if (typeof child === 'object' && child !== null) visit(child, inner);
+    }
+  };
+  visit(statement, []);
+  return out;
+}
+
+/** Column types of CTEs whose query is a plain SELECT, by column name. */
+class CteColumns {
+  private readonly cache = new Map<string, Map<string, TypeClass> | undefined>();
+  private readonly busy = new Set<string>();
+
+  constructor(
+    private readonly input: AnalyzeInput,
+    private readonly ctes: ReadonlyMap<string, Node>,
+    private readonly cteNames: ReadonlySet<string>,
+  ) {}
+
+  /** The column's type, or undefined when the CTE's columns are not known. */
+  typeOf(cte: string, column: string): TypeClass | undefined {
+    return this.columns(cte)?.get(column);
+  }
+
+  /** Whether the CTE has this column (undefined: its columns are not known). */
+  defines(cte: string, column: string): boolean | undefined {
+    const columns = this.columns(cte);
+    return columns === undefined ? undefined : columns.has(column);
+  }
+
+  private columns(cte: string): Map<string, TypeClass> | undefined {
+    if (this.cache.has(cte)) return this.cache.get(cte);
+    if (this.busy.has(cte)) return undefined; // recursive CTE
+    this.busy.add(cte);
+    const definition = this.ctes.get(cte);
+    const query = definition ? field(definition.fields, 'ctequery') : undefined;
+    let columns: Map<string, TypeClass> | undefined;
+    if (query?.kind === 'SelectStmt' && (query.fields.op ?? 'SETOP_NONE') === 'SETOP_NONE') {
+      const resolver = new TypeResolver(
+        this.input,
+        [rangesOf(fieldList(query.fields, 'fromClause'), this.cteNames)],
+        this,
+      );
+      const renamed = names(fieldList(definition?.fields ?? {}, 'aliascolnames'));
+      columns = new Map();
+      fieldList(query.fields, 'targetList').forEach((target, i) => {
+        const value = field(target.fields, 'val');
+        if (value === undefined) return;
+        const own =
+          text(target.fields, 'name') ??
+          (value.kind === 'ColumnRef' ? names(fieldList(value.fields, 'fields')).pop() : undefined);
+        const name = renamed[i] ?? own;
+        if (name !== undefined && name !== '*') columns?.set(name, resolver.typeOf(value));
+      });
+      if (
+        fieldList(query.fields, 'targetList').some((t) => {
+          const value = field(t.fields, 'val');
+          return (
+            value?.kind === 'ColumnRef' && names(fieldList(value.fields, 'fields')).includes('*')
+          );
+        })
+      ) {
+        columns = undefined; // SELECT *: the columns are the FROM items'
+      }
+    }
+    this.busy.delete(cte);
+    this.cache.set(cte, columns);
+    return columns;
+  }
+}
+
+function rangesOf(items: readonly Node[], cteNames: ReadonlySet<string>): RangeRef[] {
+  const out: RangeRef[] = [];
+  for (const item of items) {
+    if (item.kind === 'RangeVar') {
+      const name = text(item.fields, 'relname') ?? '';
+      const schema = text(item.fields, 'schemaname');
+      const cte = schema === undefined && cteNames.has(name);
+      out.push({
+        name: cte ? '' : name,
+        schema,
+        alias: aliasOf(item) ?? (cte ? name : undefined),
+        ...(cte ? { cte: name } : {}),
+      });
+    } else if (item.kind === 'JoinExpr') {
+      out.push(
+        ...rangesOf(
+          [field(item.fields, 'larg'), field(item.fields, 'rarg')].filter((n) => n !== undefined),
+          cteNames,
+        ),
+      );
+    } else {
+      out.push({ name: '', schema: undefined, alias: aliasOf(item) }); // subquery, function…
+    }
+  }
+  return out;
 }
 
 /**
@@ -114,19 +238,18 @@ interface RangeRef {
  * wrong argument count or type, and the function's own errors for bad constant arguments.
  */
 export function findCalls(input: AnalyzeInput): DocFusionCall[] {
-  const ranges: RangeRef[] = [];
+  // A name a WITH clause defines is the CTE, not a table of the catalog (its columns' types are
+  // not known here: they count as opaque).
+  const ctes = new Map<string, Node>();
   walk(input.statement, (node) => {
-    if (node.kind !== 'RangeVar') return;
-    const name = text(node.fields, 'relname');
-    if (name === undefined) return;
-    const alias = node.fields.alias;
-    ranges.push({
-      name,
-      schema: text(node.fields, 'schemaname'),
-      alias: isFields(alias) ? text(alias, 'aliasname') : undefined,
-    });
+    if (node.kind === 'CommonTableExpr') {
+      const name = text(node.fields, 'ctename');
+      if (name !== undefined) ctes.set(name, node);
+    }
   });
-  const resolver = new TypeResolver(input, ranges);
+  const cteNames = new Set(ctes.keys());
+  const scopes = scopesOfCalls(input.statement, cteNames);
+  const cteColumns = new CteColumns(input, ctes, cteNames);
   const calls: DocFusionCall[] = [];
   walk(input.statement, (node, path) => {
     if (node.kind !== 'FuncCall') return;
@@ -142,7 +265,7 @@ export function findCalls(input: AnalyzeInput): DocFusionCall[] {
       return {
         node: arg,
         span: range,
-        type: resolver.typeOf(arg),
+        type: new TypeResolver(input, scopes.get(node.fields) ?? [], cteColumns).typeOf(arg),
         constant: constantOf(arg),
       };
     });
@@ -159,6 +282,11 @@ export function findCalls(input: AnalyzeInput): DocFusionCall[] {
     calls.push({ fn, node, span, args, path: [...path] });
   });
   return calls;
+}
+
+function aliasOf(node: Node): string | undefined {
+  const alias = node.fields.alias;
+  return isFields(alias) ? text(alias, 'aliasname') : undefined;
 }
 
 /** The DocFusion function a FuncCall names (unqualified, or qualified with `docfusion`). */
@@ -230,7 +358,8 @@ function checkArguments(
 class TypeResolver {
   constructor(
     private readonly input: AnalyzeInput,
-    private readonly ranges: readonly RangeRef[],
+    private readonly scopes: ScopeChain,
+    private readonly ctes: CteColumns | undefined,
   ) {}
 
   typeOf(node: Node): TypeClass {
@@ -277,24 +406,38 @@ class TypeResolver {
     if (column === undefined || column === '*') return 'opaque';
     const qualifier = parts.length >= 2 ? parts[parts.length - 2] : undefined;
     const schema = parts.length >= 3 ? parts[parts.length - 3] : undefined;
-    const found = new Set<TypeClass>();
-    for (const range of this.ranges) {
-      if (qualifier !== undefined) {
-        const matches =
-          range.alias !== undefined
+    for (const ranges of this.scopes) {
+      const candidates = ranges.filter((range) =>
+        qualifier === undefined
+          ? true
+          : range.alias !== undefined
             ? range.alias === qualifier
-            : range.name === qualifier && (schema === undefined || schema === range.schema);
-        if (!matches) continue;
+            : range.name === qualifier && (schema === undefined || schema === range.schema),
+      );
+      if (candidates.length === 0) continue;
+      // A CTE in scope may define the column (typed from its SELECT list); a subquery or a
+      // function in FROM may too, with a type not known here.
+      for (const range of candidates) {
+        if (range.name !== '') continue;
+        const type = range.cte === undefined ? undefined : this.ctes?.typeOf(range.cte, column);
+        if (type !== undefined) return type;
+        if (range.cte === undefined || qualifier !== undefined) return 'opaque';
+        if (this.ctes?.defines(range.cte, column) !== false) return 'opaque';
       }
-      for (const relation of this.input.relations.get(range.name) ?? []) {
-        const inSchema =
-          range.schema === undefined ? relation.visible : relation.schema === range.schema;
-        if (!inSchema) continue;
-        const oid = relation.columns.get(column);
-        if (oid !== undefined) found.add(typeClassOfOid(oid));
+      const found = new Set<TypeClass>();
+      for (const range of candidates) {
+        for (const relation of this.input.relations.get(range.name) ?? []) {
+          const inSchema =
+            range.schema === undefined ? relation.visible : relation.schema === range.schema;
+          if (!inSchema) continue;
+          const oid = relation.columns.get(column);
+          if (oid !== undefined) found.add(typeClassOfOid(oid));
+        }
       }
+      if (found.size === 0) continue; // an outer query's column (correlated subquery)
+      const only = [...found];
+      return only.length === 1 && only[0] !== undefined ? only[0] : 'opaque';
     }
-    const only = [...found];
-    return only.length === 1 && only[0] !== undefined ? only[0] : 'opaque';
+    return 'opaque';
   }
 }

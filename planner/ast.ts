@@ -86,7 +86,9 @@ export function numberConstant(node: Node): bigint | number | undefined {
   const fval = node.fields.fval;
   if (isFields(fval)) {
     const value = text(fval, 'fval');
-    return value === undefined ? undefined : Number(value);
+    if (value === undefined) return undefined;
+    // Integers beyond int4 arrive as fval: keep them exact.
+    return /^-?\d+$/.test(value) ? BigInt(value) : Number(value);
   }
   return undefined;
 }

@@ -129,8 +129,8 @@ export function compareValues(a: Exclude<Value, null>, b: Exclude<Value, null>):
     typeof a === 'number' ||
     typeof b === 'number'
   ) {
-    const x = toNumber(a);
-    const y = toNumber(b);
+    const x = exactInteger(toNumber(a));
+    const y = exactInteger(toNumber(b));
     if (typeof x === 'bigint' && typeof y === 'bigint') return x < y ? -1 : x > y ? 1 : 0;
     const nx = Number(x);
     const ny = Number(y);
@@ -139,8 +139,8 @@ export function compareValues(a: Exclude<Value, null>, b: Exclude<Value, null>):
     return nx < ny ? -1 : nx > ny ? 1 : 0;
   }
   if (typeof a === 'boolean' || typeof b === 'boolean') {
-    const x = a === true || a === 't' || a === 'true';
-    const y = b === true || b === 't' || b === 'true';
+    const x = typeof a === 'boolean' ? a : parseBoolean(String(a));
+    const y = typeof b === 'boolean' ? b : parseBoolean(String(b));
     return x === y ? 0 : x ? 1 : -1;
   }
   if (typeof a === 'string' && typeof b === 'string')
@@ -160,7 +160,51 @@ export function compareValues(a: Exclude<Value, null>, b: Exclude<Value, null>):
 }
 
 function asList(value: Exclude<Value, null>): readonly (string | null)[] {
-  return typeof value === 'object' ? value : [String(value)];
+  if (typeof value === 'object') return value;
+  return typeof value === 'string' ? parseTextArray(value) : [String(value)];
+}
+
+/** An integral double is compared exactly, as the bigint it is. */
+function exactInteger(value: number | bigint): number | bigint {
+  return typeof value === 'number' && Number.isInteger(value) ? BigInt(value) : value;
+}
+
+/** boolin: t, true, y, yes, on, 1 (and unique prefixes), any case; the rest is false. */
+export function parseBoolean(text: string): boolean {
+  return /^\s*(?:t(?:r(?:ue?)?)?|y(?:es?)?|on|1)\s*$/i.test(text);
+}
+
+/** A one-dimensional array literal ('{a,"b c",NULL}') as its elements; anything else as one. */
+export function parseTextArray(text: string): (string | null)[] {
+  const trimmed = text.trim();
+  if (!trimmed.startsWith('{') || !trimmed.endsWith('}')) return [text];
+  const body = trimmed.slice(1, -1);
+  const out: (string | null)[] = [];
+  if (body.trim() === '') return out;
+  let i = 0;
+  while (i <= body.length) {
+    while (body[i] === ' ') i++;
+    if (body[i] === '"') {
+      let value = '';
+      i++;
+      while (i < body.length && body[i] !== '"') {
+        if (body[i] === '\\') i++;
+        value += body[i] ?? '';
+        i++;
+      }
+      out.push(value);
+      i++;
+    } else {
+      const end = body.indexOf(',', i);
+      const raw = body.slice(i, end < 0 ? body.length : end).trim();
+      out.push(raw.toUpperCase() === 'NULL' ? null : raw);
+      i = end < 0 ? body.length : end;
+    }
+    while (body[i] === ' ') i++;
+    if (body[i] !== ',') break;
+    i++;
+  }
+  return out;
 }
 
 function toNumber(value: Exclude<Value, null>): number | bigint {

@@ -67,7 +67,12 @@ export class Planner {
 
   /** Tokens of the statement from its SELECT (or WITH) on, past any EXPLAIN prefix. */
   private selectTokens(sql: Buffer): readonly Token[] {
-    const tokens = this.scan(sql.toString('utf8'));
+    let tokens: readonly Token[];
+    try {
+      tokens = this.scan(sql.toString('utf8'));
+    } catch {
+      return []; // the scanner refused the text (control characters): no clause boundaries
+    }
     let depth = 0;
     for (let i = 0; i < tokens.length; i++) {
       const word = tokens[i]?.text.toLowerCase();

@@ -1,3 +1,4 @@
+import { PgError, SqlState } from '../protocol/pg-error.js';
 import type { PgType } from '../udf/function.js';
 import type { DocFusionCall } from './analyze.js';
 import {
@@ -215,7 +216,7 @@ class ResidualPlanner {
         const expr = this.compile(value);
         outputs.push({
           kind: 'computed',
-          name: alias ?? columnName(value),
+          name: alias ?? this.callName(value) ?? columnName(value),
           type: typeOf(expr),
           expr,
         });
@@ -226,7 +227,14 @@ class ResidualPlanner {
 
     const sortNodes = fieldList(select, 'sortClause');
     const residualRows = filters.length > 0 || clauses.distinct || grouped;
-    const residualOrder = sortNodes.some((s) => this.hasResidual(s)) || residualRows;
+    // A sort key naming a column the proxy computes (by alias or position) sorts in the proxy.
+    const sortsComputed = sortNodes.some((node) => {
+      const expr = field(node.fields, 'node');
+      const target = expr ? targetOf(expr, targets) : undefined;
+      return target !== undefined && outputs[target.index]?.kind === 'computed';
+    });
+    const residualOrder =
+      sortNodes.some((s) => this.hasResidual(s)) || residualRows || sortsComputed;
     const limit = this.count(field(select, 'limitCount'), 'LIMIT');
     const offset = this.count(field(select, 'limitOffset'), 'OFFSET') ?? 0;
     // Sort keys may push columns of their own: plan them before the pushed SELECT is written.
@@ -240,6 +248,11 @@ class ResidualPlanner {
         sql += ` ORDER BY ${clauses.orderBy.map((s) => this.pushedSortItem(s)).join(', ')}`;
       if (clauses.limit) sql += ` LIMIT ${this.text.range(...clauses.limit)}`;
       if (clauses.offset) sql += ` OFFSET ${this.text.range(...clauses.offset)}`;
+    }
+    if (outputs.some((o) => o.kind === 'pushed' && o.star) && this.internal.length > 0) {
+      // The width of `*` is known only from the pushed query's RowDescription, too late for
+      // the per-column result formats Bind must ask Postgres for.
+      throw new Unsupported('SELECT * beside columns the proxy computes');
     }
     if (this.compiled.size < this.residualCalls.size) {
       throw new Unsupported(
@@ -328,6 +341,11 @@ class ResidualPlanner {
     }
   }
 
+  /** The name Postgres gives an unaliased DocFusion call (its function's, not a masked one). */
+  private callName(node: Node): string | undefined {
+    return (this.residualCalls.get(node.fields) ?? this.pushedCalls.get(node.fields))?.fn.name;
+  }
+
   private hasResidual(root: Node): boolean {
     let found = false;
     walk({ [root.kind]: root.fields }, (node) => {
@@ -363,12 +381,10 @@ class ResidualPlanner {
           throw new Unsupported(`the operator ${op} over a DocFusion call evaluated in the proxy`);
         }
         const compareOp: CompareOp = op === '!=' ? '<>' : (op as CompareOp);
-        return {
-          kind: 'compare',
-          op: compareOp,
-          left: this.compile(left),
-          right: this.compile(right),
-        };
+        const compiled = { left: this.compile(left), right: this.compile(right) };
+        checkComparison(compiled.left, compiled.right, op);
+        checkComparison(compiled.right, compiled.left, op);
+        return { kind: 'compare', op: compareOp, ...compiled };
       }
       case 'BoolExpr': {
         const args = fieldList(node.fields, 'args').map((a) => this.compile(a));
@@ -481,6 +497,52 @@ function simpleSpan(sql: Buffer, node: Node): Span | undefined {
     }
     default:
       return undefined;
+  }
+}
+
+/**
+ * Postgres types a comparison before running it: a literal takes the other side's type (or
+ * fails to: 22P02), and there is no operator between text or boolean and a number (42883).
+ */
+function checkComparison(side: Expr, other: Expr, op: string): void {
+  if (side.kind !== 'call') return;
+  const type = side.fn.returns;
+  if (other.kind !== 'const' || other.value === null) return;
+  const value = other.value;
+  const numeric = type.oid === 20 || type.oid === 23 || type.oid === 701;
+  if (typeof value === 'bigint' || typeof value === 'number') {
+    if (numeric) return;
+    const operand =
+      typeof value === 'bigint'
+        ? value > 2147483647n || value < -2147483648n
+          ? 'bigint'
+          : 'integer'
+        : 'numeric';
+    throw new PgError(
+      SqlState.UndefinedFunction,
+      `operator does not exist: ${type.name} ${op} ${operand}`,
+      {
+        hint: 'No operator matches the given name and argument types. You might need to add explicit type casts.',
+      },
+    );
+  }
+  if (typeof value !== 'string') return;
+  const pattern =
+    type.oid === 701 ? /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/ : /^\s*[+-]?\d+\s*$/;
+  if (numeric && !pattern.test(value) && !/^\s*(?:nan|[+-]?inf(?:inity)?)\s*$/i.test(value)) {
+    throw new PgError(
+      SqlState.InvalidTextRepresentation,
+      `invalid input syntax for type ${type.name}: "${value}"`,
+    );
+  }
+  if (
+    type.oid === 16 &&
+    !/^\s*(?:t(?:r(?:ue?)?)?|y(?:es?)?|on|1|f(?:a(?:l(?:se?)?)?)?|no?|off?|0)\s*$/i.test(value)
+  ) {
+    throw new PgError(
+      SqlState.InvalidTextRepresentation,
+      `invalid input syntax for type boolean: "${value}"`,
+    );
   }
 }
 

@@ -62,7 +62,8 @@ export function float8Text(value: number): string {
 
 function arrayElement(element: string | null): string {
   if (element === null) return 'NULL';
-  if (element !== '' && !/[{}",\\\s]/.test(element) && element.toUpperCase() !== 'NULL')
+  // array_out quotes ASCII whitespace only (scanner_isspace), not U+00A0 and friends.
+  if (element !== '' && !/[{}",\\ \t\n\r\v\f]/.test(element) && element.toUpperCase() !== 'NULL')
     return element;
   return `"${element.replace(/(["\\])/g, '\\$1')}"`;
 }

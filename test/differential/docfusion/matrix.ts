@@ -169,13 +169,10 @@ export function matrixStatements(probes: Probes, seed: number): Statement[] {
   for (const fn of FUNCTIONS) {
     // SELECT list: every document, several argument sets at once.
     const wide = choose.calls(fn, D, 6);
-    // json_keys: some keys hold U+00A0, which the proxy's text[] output quotes (B10).
-    const keysText = fn === 'json_keys' ? { off: 'B10' } : {};
     add({
       fn,
       clause: 'select',
       off: 'proxy',
-      bugs: keysText,
       wide: true,
       sql: (d) => `SELECT id, ${list(wide, d)} FROM ${DOCS}`,
     });
@@ -184,8 +181,6 @@ export function matrixStatements(probes: Probes, seed: number): Statement[] {
       fn,
       clause: 'select',
       off: 'proxy',
-      // The proxy names the column after the masked parser name (__df_exists).
-      bugs: fn === 'json_exists' ? { off: 'B9' } : {},
       sql: (d) => `SELECT id, ${bare(named, d)} FROM ${DOCS} WHERE id % 7 = 3 ORDER BY id`,
     });
     const onText = choose.calls(fn, col('tdoc', 'text'), 3);
@@ -193,7 +188,6 @@ export function matrixStatements(probes: Probes, seed: number): Statement[] {
       fn,
       clause: 'select',
       off: 'proxy',
-      bugs: keysText,
       sql: (d) => `SELECT id, ${list(onText, d)} FROM ${DOCS} WHERE id % 5 = 2`,
     });
 
@@ -269,7 +263,6 @@ export function matrixStatements(probes: Probes, seed: number): Statement[] {
       fn,
       clause: 'order-by',
       off: 'proxy',
-      bugs: { off: 'B8' },
       sql: (d) => `SELECT id, ${render(o, d)} AS v FROM ${DOCS} WHERE id % 13 = 5 ORDER BY v, id`,
     });
     add({
