@@ -353,6 +353,9 @@ export class UpstreamLink implements UpstreamListener {
     const transactionMode = this.mode === 'transaction';
     // The frames to write, once one of them is rewritten or answered here (else the chunk).
     let out: Buffer[] | undefined = chunk === undefined ? [] : undefined;
+    // A Query answered here: with nothing else in flight, no reply from upstream will come to
+    // give the connection back and re-arm the idle timers.
+    let answeredHere = false;
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i];
       if (frame === undefined) continue;
@@ -366,6 +369,7 @@ export class UpstreamLink implements UpstreamListener {
             out ??= rawsOf(frames, i);
             this.owner.meter.local('SHOW');
             this.emit(this.tracker.push({ expect: 'query', synthetic: local }));
+            answeredHere = true;
             continue;
           }
           this.owner.meter.begin('passthrough', { body, parse: false });
@@ -385,6 +389,7 @@ export class UpstreamLink implements UpstreamListener {
             this.owner.meter.abandonLast();
             this.owner.meter.local('DEALLOCATE');
             this.emit(this.tracker.push({ expect: 'query', synthetic: answered }));
+            answeredHere = true;
             continue;
           }
           if (effects.length === 0) {
@@ -535,6 +540,10 @@ export class UpstreamLink implements UpstreamListener {
       lease.socket.once('drain', () => {
         this.owner.resumeClient();
       });
+    }
+    if (answeredHere && !this.tracker.busy && !this.openBatch) {
+      this.maybeRelease();
+      this.owner.idle();
     }
   }
 
