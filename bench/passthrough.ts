@@ -19,6 +19,7 @@ import {
   type PgbenchProtocol,
   type PgbenchRunOptions,
 } from './lib/pgbench.js';
+import { procCpuMs } from './lib/proc.js';
 import { buildProxy, startProxyProcess, type ProxyProcess } from './lib/proxy.js';
 import { writeResult } from './lib/results.js';
 import { median, ratio, relativeSpread } from './lib/stats.js';
@@ -73,6 +74,8 @@ interface Sample {
   readonly via: Via;
   readonly tps: number;
   readonly latencyAvgMs: number | undefined;
+  /** CPU time (user + system) the proxy process used per transaction; via the proxy only. */
+  readonly cpuUsPerTxn: number | undefined;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -159,8 +162,20 @@ async function main(argv: readonly string[]): Promise<number> {
     const order: readonly Via[] = round % 2 === 1 ? ['direct', 'proxy'] : ['proxy', 'direct'];
     for (const { protocol } of WORKLOADS) {
       for (const via of order) {
+        const cpuBefore = procCpuMs(proxy.process.pid);
         const result = await run(protocol, via, flags.seconds);
-        samples.push({ round, protocol, via, tps: result.tps, latencyAvgMs: result.latencyAvgMs });
+        const cpuUsPerTxn =
+          via === 'proxy' && result.transactions !== undefined && result.transactions > 0
+            ? ((procCpuMs(proxy.process.pid) - cpuBefore) * 1000) / result.transactions
+            : undefined;
+        samples.push({
+          round,
+          protocol,
+          via,
+          tps: result.tps,
+          latencyAvgMs: result.latencyAvgMs,
+          cpuUsPerTxn,
+        });
         const latency =
           result.latencyAvgMs === undefined ? '' : `, ${result.latencyAvgMs.toFixed(3)} ms avg`;
         log(
@@ -266,6 +281,25 @@ function buildReport(
     }),
   );
 
+  const cpuColumns: Column[] = [
+    { header: 'workload' },
+    { header: 'proxy µs CPU / txn (median)', align: 'right' },
+    { header: 'spread', align: 'right' },
+  ];
+  const cpuRows: Row[] = WORKLOADS.map(({ protocol }): Row => {
+    const cpu = samples.flatMap((s) =>
+      s.protocol === protocol && s.cpuUsPerTxn !== undefined ? [s.cpuUsPerTxn] : [],
+    );
+    return [
+      `-M ${protocol}`,
+      cpu.length === 0 ? 'n/a' : formatNumber(median(cpu), 1),
+      cpu.length < 2 ? '-' : formatPercent(relativeSpread(cpu)),
+    ];
+  });
+  const cpuNote =
+    'CPU time (user + system, from /proc/<pid>/stat) the proxy process used per pgbench ' +
+    'transaction: much less sensitive to other load on the machine than TPS.';
+
   const verdict =
     missed === 0
       ? `target met: the proxy keeps ≥ ${TARGET_RATIO.toFixed(2)} of direct TPS in every gated mode`
@@ -283,6 +317,10 @@ function buildReport(
     'Per round:',
     textTable(runColumns, runRows),
     noise,
+    '',
+    'Proxy CPU per transaction:',
+    textTable(cpuColumns, cpuRows),
+    cpuNote,
     '',
     'Settings:',
     textList(settings),
@@ -304,6 +342,11 @@ function buildReport(
     '',
     markdownTable(runColumns, runRows),
     noise,
+    '',
+    '### Proxy CPU per transaction',
+    '',
+    markdownTable(cpuColumns, cpuRows),
+    cpuNote,
     '',
     '### Settings',
     '',

@@ -42,6 +42,8 @@ export interface FrameReaderOptions {
   readonly untyped?: boolean;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Postgres refuses startup packets longer than this (MAX_STARTUP_PACKET_LENGTH). */
 export const MAX_STARTUP_PACKET = 10_000;
 
@@ -52,7 +54,7 @@ export const MAX_STARTUP_PACKET = 10_000;
  * unless a frame straddles chunks.
  */
 export class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   private offset = 0;
   private untyped: boolean;
   private readonly maxMessageSize: number;
@@ -103,10 +105,10 @@ export class FrameReader {
         throw protocolViolation(`invalid length of startup packet: ${length}`);
       }
       if (available < length) return null;
-      const start = this.offset;
-      this.offset += length;
+      const frame = new Frame(0, this.buf, this.offset, this.offset + length, 4);
+      this.advance(length);
       this.untyped = false;
-      return new Frame(0, this.buf, start, this.offset, 4);
+      return frame;
     }
     if (available < 1) return null;
     const type = this.buf[this.offset] ?? 0;
@@ -124,9 +126,18 @@ export class FrameReader {
       );
     }
     if (available < length + 1) return null;
-    const start = this.offset;
-    this.offset += length + 1;
-    return new Frame(type, this.buf, start, this.offset);
+    const frame = new Frame(type, this.buf, this.offset, this.offset + length + 1);
+    this.advance(length + 1);
+    return frame;
+  }
+
+  /** Past `length` bytes; a buffer read to its end is let go (an idle connection keeps none). */
+  private advance(length: number): void {
+    this.offset += length;
+    if (this.offset >= this.buf.length) {
+      this.buf = EMPTY;
+      this.offset = 0;
+    }
   }
 }
 

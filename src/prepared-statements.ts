@@ -16,28 +16,29 @@ export interface ClientStatement {
  * lands on it (after PgBouncer 1.21 and PgDog).
  */
 export class ClientStatements {
-  private readonly byName = new Map<string, ClientStatement>();
+  /** Made at the first definition: most clients never name a statement. */
+  private byName: Map<string, ClientStatement> | undefined;
 
   define(name: string, sql: string, paramTypes: readonly number[]): ClientStatement {
     const statement = { sql, paramTypes, upstreamName: upstreamStatementName(sql, paramTypes) };
-    this.byName.set(name, statement);
+    (this.byName ??= new Map()).set(name, statement);
     return statement;
   }
 
   get(name: string): ClientStatement | undefined {
-    return this.byName.get(name);
+    return this.byName?.get(name);
   }
 
   delete(name: string): boolean {
-    return this.byName.delete(name);
+    return this.byName?.delete(name) ?? false;
   }
 
   clear(): void {
-    this.byName.clear();
+    this.byName?.clear();
   }
 
   get size(): number {
-    return this.byName.size;
+    return this.byName?.size ?? 0;
   }
 }
 

@@ -23,7 +23,7 @@ import type { ServerContext } from './server-context.js';
 import { startupParamState } from './session-params.js';
 import { StatementMeter } from './statement-meter.js';
 import type { SessionSpan } from './tracing.js';
-import { UpstreamLink } from './upstream-link.js';
+import { UpstreamLink, type LinkOwner } from './upstream-link.js';
 import {
   authFailures,
   bytes,
@@ -65,7 +65,7 @@ let nextSessionId = 1;
  * upstream login, then the relay through an UpstreamLink. See docs/connection-lifecycle.md,
  * which follows this file's order.
  */
-export class Session {
+export class Session implements LinkOwner {
   readonly id = nextSessionId++;
   /** Child logger: session id and client address, then user, database and application_name. */
   readonly log: Logger;
@@ -85,10 +85,12 @@ export class Session {
   private backendPid = 0;
   private draining = false;
   private closing = false;
-  private readonly startupTimer: NodeJS.Timeout;
+  private startupTimer: NodeJS.Timeout | undefined;
+  private statementMeter: StatementMeter | undefined;
   private queryTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
-  private adminQueue: Promise<void> = Promise.resolve();
+  /** Admin-console answers, one at a time (made at the first admin statement). */
+  private adminQueue: Promise<void> | undefined;
   /** Admin-console statements not answered yet. */
   private adminPending = 0;
   private span: SessionSpan | undefined;
@@ -165,7 +167,7 @@ export class Session {
       this.fail(error);
       return;
     } finally {
-      clearTimeout(this.startupTimer);
+      this.clearStartupTimer();
     }
     if (this.closing) return;
     this.state = 'ready';
@@ -206,7 +208,7 @@ export class Session {
   terminate(error: PgError | undefined): void {
     if (this.closing) return;
     this.closing = true;
-    clearTimeout(this.startupTimer);
+    this.clearStartupTimer();
     this.clearQueryTimer();
     this.clearIdleTimer();
     this.ctx.cancels.unregister(this.backendPid);
@@ -406,7 +408,7 @@ export class Session {
     const endpoint = endpointFor(this.ctx.config, this.ctx.upstream, this.database);
     const login = this.upstreamLogin(verified);
     const pool = this.ctx.pools.poolFor(this.database, endpoint, login.user, login.credentials);
-    const link = new UpstreamLink(this.linkOwner(), pool, pool.mode, desired);
+    const link = new UpstreamLink(this, pool, pool.mode, desired);
     this.link = link;
     this.stage = new PlanningStage(
       {
@@ -428,7 +430,7 @@ export class Session {
     );
     // Authenticated: from here the wait for a connection is bounded by pool.max_client_wait_ms,
     // and a client that gives up meanwhile leaves the pool's queue (terminate closes the link).
-    clearTimeout(this.startupTimer);
+    this.clearStartupTimer();
     this.stream.watch((error) => {
       this.fail(error);
     });
@@ -534,7 +536,7 @@ export class Session {
       }
       const sql = decodeQuery(frame.body).sql;
       this.adminPending++;
-      this.adminQueue = this.adminQueue.then(async () => {
+      this.adminQueue = (this.adminQueue ?? Promise.resolve()).then(async () => {
         const reply = await answerAdmin(sql, this.ctx, this);
         this.adminPending--;
         if (!this.socket.destroyed) this.socket.write(reply);
@@ -544,55 +546,66 @@ export class Session {
     if (this.adminPending === 0) this.armTimers();
   }
 
-  private linkOwner(): ConstructorParameters<typeof UpstreamLink>[0] {
-    return {
-      log: this.log,
-      writeClient: (data) => {
-        bytes.out += data.length;
-        return this.socket.destroyed || this.socket.write(data);
-      },
-      onClientDrain: (resume) => {
-        this.socket.once('drain', resume);
-      },
-      pauseClient: () => {
-        this.stream.pause();
-      },
-      resumeClient: () => {
-        this.stream.resume();
-      },
-      lost: (error, clientAlreadyTold) => {
-        if (clientAlreadyTold) {
-          this.terminate(undefined);
-        } else if (error !== undefined) {
-          this.fail(error);
-        } else {
-          this.terminate(
-            new PgError(
-              SqlState.ConnectionFailure,
-              'the upstream Postgres connection closed unexpectedly',
-              {
-                severity: 'FATAL',
-                hint: 'The server may have been restarted or the backend terminated; reconnect.',
-              },
-            ),
-          );
-        }
-      },
-      idle: () => {
-        this.clearQueryTimer();
-        if (this.draining) {
-          this.terminate(adminShutdown());
-          return;
-        }
-        this.armTimers();
-      },
-      routeLocal: (body, txStatus) => {
-        const route = routeQuery(body);
-        return route.kind === 'local' ? answerLocal(route.command, this.ctx, txStatus) : undefined;
-      },
-      internalQueryTimeoutMs: Math.max(5000, this.ctx.config.upstreamConnect.timeoutMs),
-      meter: new StatementMeter(this.log, () => this.ctx.config.log.slowStatementMs, this.span),
-    };
+  // ---- LinkOwner: what the upstream link needs from its session ------------------------------
+  // (methods of the session itself rather than closures: an idle client should cost little)
+
+  writeClient(data: Buffer): boolean {
+    bytes.out += data.length;
+    return this.socket.destroyed || this.socket.write(data);
+  }
+
+  onClientDrain(resume: () => void): void {
+    this.socket.once('drain', resume);
+  }
+
+  pauseClient(): void {
+    this.stream.pause();
+  }
+
+  resumeClient(): void {
+    this.stream.resume();
+  }
+
+  lost(error: unknown, clientAlreadyTold: boolean): void {
+    if (clientAlreadyTold) {
+      this.terminate(undefined);
+    } else if (error !== undefined) {
+      this.fail(error);
+    } else {
+      this.terminate(
+        new PgError(
+          SqlState.ConnectionFailure,
+          'the upstream Postgres connection closed unexpectedly',
+          {
+            severity: 'FATAL',
+            hint: 'The server may have been restarted or the backend terminated; reconnect.',
+          },
+        ),
+      );
+    }
+  }
+
+  idle(): void {
+    this.clearQueryTimer();
+    if (this.draining) {
+      this.terminate(adminShutdown());
+      return;
+    }
+    this.armTimers();
+  }
+
+  routeLocal(body: Buffer, txStatus: TransactionStatusByte): Buffer | undefined {
+    const route = routeQuery(body);
+    return route.kind === 'local' ? answerLocal(route.command, this.ctx, txStatus) : undefined;
+  }
+
+  get internalQueryTimeoutMs(): number {
+    return Math.max(5000, this.ctx.config.upstreamConnect.timeoutMs);
+  }
+
+  /** Statement metrics, slow log and spans (made with the link, after the session's span). */
+  get meter(): StatementMeter {
+    return (this.statementMeter ??= new StatementMeter(this.log, this.ctx, this.span));
   }
 
   // ---- timeouts ----------------------------------------------------------------------------
@@ -658,6 +671,12 @@ export class Session {
         ),
       );
     }, graceMs);
+  }
+
+  /** Clear and drop the startup timer (an idle client keeps no spent Timeout). */
+  private clearStartupTimer(): void {
+    if (this.startupTimer) clearTimeout(this.startupTimer);
+    this.startupTimer = undefined;
   }
 
   private clearIdleTimer(): void {

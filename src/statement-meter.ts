@@ -34,7 +34,10 @@ export class StatementMeter {
 
   constructor(
     private readonly log: Logger,
-    private readonly slowMs: () => number,
+    /** Where log.slow_statement_ms is read, at each statement (RELOAD changes it). */
+    private readonly settings: {
+      readonly config: { readonly log: { readonly slowStatementMs: number } };
+    },
     private readonly span: SessionSpan | undefined,
   ) {}
 
@@ -66,7 +69,7 @@ export class StatementMeter {
     const command = commandLabel(this.command);
     this.cellFor(request.route, command).observe(elapsedMs / 1000);
     request.span?.end(command, this.rows);
-    const slowMs = this.slowMs();
+    const slowMs = this.settings.config.log.slowStatementMs;
     if (slowMs > 0 && elapsedMs >= slowMs) {
       this.log.warn(
         {

@@ -38,7 +38,7 @@ import {
 import { applyEffect, diffSql, type ParamState } from './session-params.js';
 import type { SqlRef, StatementMeter } from './statement-meter.js';
 import { provablyWithoutEffects, sessionEffects, type SessionEffect } from './statement-effects.js';
-import type { UpstreamConnection } from './upstream-connection.js';
+import type { UpstreamConnection, UpstreamListener } from './upstream-connection.js';
 
 /** What the link needs from its session. */
 export interface LinkOwner {
@@ -99,7 +99,7 @@ const EXTENDED = typeTable([
  * illusion of a private connection: settings replayed, named statements prepared lazily under
  * proxy-wide names, session-bound state pinning the client to its connection.
  */
-export class UpstreamLink {
+export class UpstreamLink implements UpstreamListener {
   private lease: UpstreamConnection | undefined;
   private acquiring = false;
   /** Aborts the wait in the pool's queue, if any (the client went away). */
@@ -109,8 +109,10 @@ export class UpstreamLink {
   private actions: FrameActions | undefined;
   private readonly tracker = new ResponseTracker();
   private readonly statements = new ClientStatements();
+  // The maps below are made when first needed: most clients never need some of them, and an
+  // idle client should cost little memory.
   /** Effects of statements in flight, applied when they succeed (or their transaction commits). */
-  private readonly inFlightEffects = new Map<Slot, SessionEffect[]>();
+  private inFlightEffects: Map<Slot, SessionEffect[]> | undefined;
   /**
    * Effects of the open transaction, one level per savepoint (the first is the transaction
    * itself); undefined outside a transaction. They count only if the transaction commits.
@@ -122,13 +124,13 @@ export class UpstreamLink {
   /** The open extended-protocol batch parses a statement the planner rewrote. */
   private batchPlanned = false;
   /** Parse bodies by statement name ('' = unnamed), for the slow-statement log. */
-  private readonly parsedSql = new Map<string, Buffer>();
+  private parsedSql: Map<string, Buffer> | undefined;
   /** Session effects of the unnamed statement, applied when a portal of it is executed. */
   private unnamedEffects: SessionEffect[] | undefined;
   /** Session effects of named statements, by the client's statement name. */
-  private readonly namedEffects = new Map<string, SessionEffect[]>();
+  private namedEffects: Map<string, SessionEffect[]> | undefined;
   /** Session effects of portals, by portal name, applied when the portal is executed. */
-  private readonly portalEffects = new Map<string, SessionEffect[]>();
+  private portalEffects: Map<string, SessionEffect[]> | undefined;
   /** The SQL of the statement bound in the current batch. */
   private boundSql: SqlRef | undefined;
   private pinnedBy: string | undefined;
@@ -139,15 +141,22 @@ export class UpstreamLink {
   txStatus: TransactionStatusByte = TransactionStatus.Idle;
   /** The client's startup settings: what RESET returns to. */
   private readonly baseline: ReadonlyMap<string, string>;
+  /**
+   * The client's settings (startup parameters and SETs), kept current in transaction mode: the
+   * baseline itself until a statement changes them (then a copy).
+   */
+  private desired: ReadonlyMap<string, string>;
+  private ownDesired: ParamState | undefined;
 
   constructor(
     private readonly owner: LinkOwner,
     private readonly pool: Pool,
     readonly mode: PoolMode,
-    /** The client's settings (startup parameters and SETs), kept current in transaction mode. */
-    private readonly desired: ParamState,
+    /** The client's startup settings; the link owns them from now on. */
+    startup: ParamState,
   ) {
-    this.baseline = new Map(desired);
+    this.baseline = startup;
+    this.desired = startup;
   }
 
   /** Statements in flight upstream. */
@@ -196,7 +205,7 @@ export class UpstreamLink {
       throw new ClosedError();
     }
     this.lease = connection;
-    connection.listen(this.listener);
+    connection.listen(this);
     return connection;
   }
 
@@ -218,7 +227,7 @@ export class UpstreamLink {
       const ready = this.pool.tryAcquire();
       if (ready && diffSql(ready.appliedParams, this.desired) === null) {
         this.lease = ready;
-        ready.listen(this.listener);
+        ready.listen(this);
       } else if (ready) {
         this.queued.push(...frames);
         this.requestLease(ready);
@@ -321,7 +330,7 @@ export class UpstreamLink {
           return;
         }
         this.lease = connection;
-        connection.listen(this.listener);
+        connection.listen(this);
         const frames = this.queued.splice(0);
         this.forward(connection, frames, undefined);
         this.owner.resumeClient();
@@ -348,15 +357,15 @@ export class UpstreamLink {
     for (const [name, statement] of this.desired) connection.appliedParams.set(name, statement);
   }
 
-  /** One listener for every connection this link leases (no closures per transaction). */
-  private readonly listener = {
-    onFrames: (frames: Frame[], chunk: Buffer): void => {
-      this.fromUpstream(frames, chunk);
-    },
-    onClose: (error: Error | undefined): void => {
-      this.upstreamClosed(error);
-    },
-  };
+  /** UpstreamListener: the link listens to every connection it leases itself. */
+  onFrames(frames: Frame[], chunk: Buffer): void {
+    this.fromUpstream(frames, chunk);
+  }
+
+  /** UpstreamListener: the leased connection closed or failed. */
+  onClose(error: Error | undefined): void {
+    this.upstreamClosed(error);
+  }
 
   private maybeRelease(): void {
     const lease = this.lease;
@@ -382,6 +391,9 @@ export class UpstreamLink {
     // The frames to write, once one of them is rewritten or answered here (else the chunk).
     let out: Buffer[] | undefined = chunk === undefined ? [] : undefined;
     const actions = this.actions;
+    // A Query answered here: with nothing else in flight, no reply from upstream will come to
+    // give the connection back and re-arm the idle timers.
+    let answeredHere = false;
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i];
       if (frame === undefined) continue;
@@ -391,7 +403,10 @@ export class UpstreamLink {
         actions?.delete(frame);
         if (action.kind === 'answer') {
           out ??= rawsOf(frames, i);
-          if (type === FrontendCode.Query) this.owner.meter.local('DOCFUSION');
+          if (type === FrontendCode.Query) {
+            this.owner.meter.local('DOCFUSION');
+            answeredHere = true;
+          }
           this.emit(this.tracker.push({ expect: action.expect, synthetic: action.bytes }));
           continue;
         }
@@ -407,6 +422,7 @@ export class UpstreamLink {
             out ??= rawsOf(frames, i);
             this.owner.meter.local('SHOW');
             this.emit(this.tracker.push({ expect: 'query', synthetic: local }));
+            answeredHere = true;
             continue;
           }
           this.owner.meter.begin(action === undefined ? 'passthrough' : 'planned', {
@@ -429,6 +445,7 @@ export class UpstreamLink {
             this.owner.meter.abandonLast();
             this.owner.meter.local('DEALLOCATE');
             this.emit(this.tracker.push({ expect: 'query', synthetic: answered }));
+            answeredHere = true;
             continue;
           }
           if (effects.length === 0) {
@@ -460,7 +477,7 @@ export class UpstreamLink {
           break;
         case FrontendCode.Execute: {
           const effects = transactionMode
-            ? this.portalEffects.get(cstringAt(frame.body, 0))
+            ? this.portalEffects?.get(cstringAt(frame.body, 0))
             : undefined;
           if (effects === undefined) {
             this.tracker.push(SLOT.execute);
@@ -472,7 +489,7 @@ export class UpstreamLink {
               this.settle(slot, ok);
             },
           };
-          this.inFlightEffects.set(slot, effects);
+          (this.inFlightEffects ??= new Map()).set(slot, effects);
           this.tracker.push(slot);
           break;
         }
@@ -482,7 +499,7 @@ export class UpstreamLink {
           break;
         case FrontendCode.Parse: {
           const body = frame.body;
-          this.parsedSql.set(cstringAt(body, 0), body);
+          (this.parsedSql ??= new Map()).set(cstringAt(body, 0), body);
           if (!transactionMode || unnamedParseWithoutEffects(body)) {
             if (transactionMode) this.unnamedEffects = undefined;
             this.tracker.push(SLOT.parse);
@@ -507,8 +524,8 @@ export class UpstreamLink {
           const statement = this.statements.define(parse.name, parse.sql, parse.paramTypes);
           const effects = sessionEffects(parse.sql);
           this.noteEffects(undefined, effects);
-          if (effects.length > 0) this.namedEffects.set(parse.name, effects);
-          else this.namedEffects.delete(parse.name);
+          if (effects.length > 0) (this.namedEffects ??= new Map()).set(parse.name, effects);
+          else this.namedEffects?.delete(parse.name);
           // A Parse that fails (or is skipped after an earlier error) defines nothing.
           const forget = (): void => {
             if (this.statements.get(parse.name) === statement) this.statements.delete(parse.name);
@@ -523,13 +540,15 @@ export class UpstreamLink {
           let name: string | undefined;
           if (type === FrontendCode.Bind) {
             name = boundStatementName(body);
-            const parsed = this.parsedSql.get(name ?? '');
+            const parsed = this.parsedSql?.get(name ?? '');
             this.boundSql = parsed === undefined ? undefined : { body: parsed, parse: true };
             const portal = cstringAt(body, 0);
             const effects =
-              name === '' || name === undefined ? this.unnamedEffects : this.namedEffects.get(name);
-            if (effects) this.portalEffects.set(portal, effects);
-            else if (this.portalEffects.size > 0) this.portalEffects.delete(portal);
+              name === '' || name === undefined
+                ? this.unnamedEffects
+                : this.namedEffects?.get(name);
+            if (effects) (this.portalEffects ??= new Map()).set(portal, effects);
+            else this.portalEffects?.delete(portal);
           } else if (transactionMode) {
             name = targetStatementName(type, body);
           }
@@ -580,6 +599,10 @@ export class UpstreamLink {
       lease.socket.once('drain', () => {
         this.owner.resumeClient();
       });
+    }
+    if (answeredHere && !this.tracker.busy && !this.openBatch) {
+      this.maybeRelease();
+      this.owner.idle();
     }
   }
 
@@ -686,14 +709,14 @@ export class UpstreamLink {
         this.owner.log.info({ reason: effect.reason }, 'client pinned to its upstream connection');
       }
     }
-    if (slot) this.inFlightEffects.set(slot, effects);
+    if (slot) (this.inFlightEffects ??= new Map()).set(slot, effects);
   }
 
   /** A statement with session effects finished: apply them now, or at COMMIT inside a transaction. */
   private settle(slot: Slot, ok: boolean): void {
-    const effects = this.inFlightEffects.get(slot);
+    const effects = this.inFlightEffects?.get(slot);
     if (!effects) return;
-    this.inFlightEffects.delete(slot);
+    this.inFlightEffects?.delete(slot);
     const inTransaction = this.txStatus !== TransactionStatus.Idle;
     if (!ok) {
       // A failed statement changes nothing; a transaction it ran in is aborted (or over).
@@ -754,10 +777,17 @@ export class UpstreamLink {
     }
   }
 
+  /** The client's settings, copied from the baseline before the first change. */
+  private mutableDesired(): ParamState {
+    this.ownDesired ??= new Map(this.baseline);
+    this.desired = this.ownDesired;
+    return this.ownDesired;
+  }
+
   private apply(effects: SessionEffect[]): void {
     const lease = this.lease;
     for (const effect of effects) {
-      applyEffect(this.desired, effect, this.baseline);
+      applyEffect(this.mutableDesired(), effect, this.baseline);
       if (effect.kind === 'deallocate') {
         if (effect.name === null) {
           // DEALLOCATE ALL reached Postgres: every proxy-named statement on it is gone too.

@@ -304,4 +304,39 @@ describe('bugs found by the fuzzer', () => {
       proxy = undefined;
     }
   }, 30_000);
+
+  /**
+   * Was (src/upstream-link.ts forward()): a Query the proxy answers itself (SHOW docfusion.*, a
+   * lone DEALLOCATE in transaction mode) gets no reply from upstream, and only such a reply gave
+   * the connection back and re-armed the idle timers: in transaction mode a client that sent only
+   * those kept its pool connection, and no client was closed by timeouts.client_idle_ms after
+   * one. Found by the bounded fuzz run (a local-show case ending in linger).
+   */
+  test('transaction pooling: a Query answered by the proxy gives the connection back and re-arms the idle timer', async () => {
+    proxy = await startPoolProxy({
+      pool: { mode: 'transaction', size: 1, maxClientWaitMs: 3000 },
+      timeouts: { clientIdleMs: 500 },
+      auth: { method: 'trust' },
+    });
+    const p = proxy;
+    const active = (): number => p.running.proxy.pools.all()[0]?.stats().active ?? -1;
+    try {
+      const raw = await RawClient.connect(p.port, { user: p.user, database: p.database });
+      expect(await raw.roundTrip(fe.query('SELECT 1'))).toEqual(['T', 'D:1', 'C:SELECT 1', 'Z:I']);
+      const local = await raw.roundTrip(fe.query('SHOW docfusion.version'));
+      expect(local.at(-1)).toBe('Z:I');
+      expect(active()).toBe(0);
+      // The only connection is free for another client.
+      const other = await p.connect();
+      expect((await other.query<{ n: number }>('SELECT 2 AS n')).rows).toEqual([{ n: 2 }]);
+      await other.end();
+      // And the idle timeout still ends the first client.
+      const fatal = await raw.next(3000);
+      expect(String.fromCharCode(fatal.type)).toBe('E');
+      expect(fatal.body.toString('latin1')).toContain('57P05');
+    } finally {
+      await p.stop(500);
+      proxy = undefined;
+    }
+  }, 30_000);
 });
