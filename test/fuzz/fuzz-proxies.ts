@@ -31,6 +31,14 @@ export const IDLE_TIMEOUT = /idle-session timeout|idle-in-transaction timeout/;
 /** A control client per proxy, kept busy enough for the fuzz proxy's short idle timeout. */
 export class Control {
   errors: Error[] = [];
+  /**
+   * Longest gap between two keepalive ticks since the last (re)connect. The ticks are due every
+   * clientIdleMs / 4; a gap near clientIdleMs means this process was stalled (CPU starvation,
+   * GC) long enough for the proxy's idle timer to fire before the ping could be sent — an
+   * artifact of sharing one process, which the per-batch loop monitor misses when the stall
+   * falls between batches.
+   */
+  longestTickGapMs = 0;
   private keepalive: NodeJS.Timeout | undefined;
   private constructor(
     private readonly config: pg.ClientConfig,
@@ -56,12 +64,22 @@ export class Control {
     clearInterval(this.keepalive);
   }
 
+  /** Whether a stall long enough to fire the idle timeout starved the keepalive. */
+  get starved(): boolean {
+    return this.longestTickGapMs >= FUZZ_LIMITS.clientIdleMs - 150;
+  }
+
   private async start(): Promise<void> {
     const client = this.client;
     client.on('error', (error) => this.errors.push(error));
     await client.connect();
+    this.longestTickGapMs = 0;
+    let lastTick = Date.now();
     let pinging = false;
     this.keepalive = setInterval(() => {
+      const now = Date.now();
+      this.longestTickGapMs = Math.max(this.longestTickGapMs, now - lastTick);
+      lastTick = now;
       if (pinging) return;
       pinging = true;
       client

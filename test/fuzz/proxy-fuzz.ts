@@ -232,18 +232,8 @@ export class FuzzHarness {
       for (let i = failures.length - 1; i >= 0; i--) {
         if (IDLE_TIMEOUT.test(failures[i]?.message ?? '')) failures.splice(i, 1);
       }
-      for (const t of this.allTargets()) {
-        if (
-          t.control.errors.length > 0 &&
-          t.control.errors.every(
-            (e) => IDLE_TIMEOUT.test(String(e)) || /not queryable|terminated/.test(String(e)),
-          )
-        ) {
-          await t.control.reconnect();
-        }
-      }
     }
-    for (const message of await this.checkInvariants()) {
+    for (const message of await this.checkInvariants(stalled)) {
       failures.push({ index: -1, message });
     }
     this.timing.checks += Date.now() - casesDone;
@@ -326,7 +316,29 @@ export class FuzzHarness {
 
   // ---- invariants ----------------------------------------------------------------------------
 
-  async checkInvariants(): Promise<string[]> {
+  /**
+   * A control killed by the idle timeout while this process was stalled (seen by the batch's
+   * loop monitor, or by the control's own keepalive ticks when the stall fell between batches)
+   * is an artifact: it gets a new connection. Any other control error stays a finding.
+   */
+  private async recoverStarvedControls(stalled: boolean): Promise<void> {
+    for (const t of this.allTargets()) {
+      const errors = t.control.errors;
+      if (errors.length === 0 || !(stalled || t.control.starved)) continue;
+      if (
+        errors.some((e) => IDLE_TIMEOUT.test(String(e))) &&
+        errors.every(
+          (e) => IDLE_TIMEOUT.test(String(e)) || /not queryable|terminated/.test(String(e)),
+        )
+      ) {
+        this.count('control-reconnects');
+        await t.control.reconnect();
+      }
+    }
+  }
+
+  async checkInvariants(stalled = false): Promise<string[]> {
+    await this.recoverStarvedControls(stalled);
     const problems: string[] = [];
     let mark = Date.now();
     const lap = (key: 'controls' | 'settle'): void => {
