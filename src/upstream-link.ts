@@ -19,7 +19,7 @@ import {
 import { commandWord, decodeErrorFields } from '../protocol/backend-decoders.js';
 import type { PoolMode } from './config-types.js';
 import { ClosedError } from './frame-stream.js';
-import type { Pool } from './pool.js';
+import type { Pool, WaitTicket } from './pool.js';
 import {
   ClientStatements,
   parseFrame,
@@ -73,8 +73,8 @@ const EXTENDED = typeTable([
 export class UpstreamLink implements UpstreamListener {
   private lease: UpstreamConnection | undefined;
   private acquiring = false;
-  /** Aborts the wait in the pool's queue, if any (the client went away). */
-  private waitAbort: AbortController | undefined;
+  /** The client's place in the pool's queue (made at the first wait; close() leaves it). */
+  private ticket: WaitTicket | undefined;
   private readonly queued: Frame[] = [];
   private readonly tracker = new ResponseTracker();
   private readonly statements = new ClientStatements();
@@ -154,10 +154,9 @@ export class UpstreamLink implements UpstreamListener {
     this.acquiring = true;
     let connection: UpstreamConnection;
     try {
-      connection = await this.pool.acquire(this.waitSignal());
+      connection = await this.pool.acquire(this.waitTicket());
     } finally {
       this.acquiring = false;
-      this.waitAbort = undefined;
     }
     try {
       if (!this.closed) await this.syncParams(connection);
@@ -225,7 +224,10 @@ export class UpstreamLink implements UpstreamListener {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.waitAbort?.abort(); // leave the pool's queue
+    if (this.ticket) {
+      this.ticket.gone = true;
+      this.ticket.leave?.(); // leave the pool's queue
+    }
     const lease = this.lease;
     this.lease = undefined;
     if (!lease) return;
@@ -278,9 +280,8 @@ export class UpstreamLink implements UpstreamListener {
     }
     this.acquiring = true;
     this.owner.pauseClient();
-    (leased ? Promise.resolve(leased) : this.pool.acquire(this.waitSignal()))
+    (leased ? Promise.resolve(leased) : this.pool.acquire(this.waitTicket()))
       .then(async (connection) => {
-        this.waitAbort = undefined;
         try {
           await this.syncParams(connection);
         } catch (error) {
@@ -300,15 +301,12 @@ export class UpstreamLink implements UpstreamListener {
       })
       .catch((error: unknown) => {
         this.acquiring = false;
-        this.waitAbort = undefined;
         this.owner.lost(error, false);
       });
   }
 
-  /** A signal for a wait in the pool's queue, aborted by close(). */
-  private waitSignal(): AbortSignal {
-    this.waitAbort = new AbortController();
-    return this.waitAbort.signal;
+  private waitTicket(): WaitTicket {
+    return (this.ticket ??= { leave: undefined, gone: this.closed });
   }
 
   /** Bring the connection's settings to the client's: one round trip, only when they differ. */
