@@ -38,11 +38,21 @@ export interface PoolStats {
 
 interface Waiter {
   readonly since: number;
-  /** Aborted when the client goes away. */
-  readonly signal: AbortSignal | undefined;
+  /** The client's place in the queue, when it may leave it. */
+  readonly ticket: WaitTicket | undefined;
   readonly resolve: (connection: UpstreamConnection) => void;
   readonly reject: (error: Error) => void;
   readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * A client's place in a pool's queue (one per client, reused): acquire() sets `leave` while the
+ * client waits; the client calls it when it goes away, and sets `gone` so that it waits no more.
+ * (An AbortSignal would do, at the price of an EventTarget listener per wait.)
+ */
+export interface WaitTicket {
+  leave: (() => void) | undefined;
+  gone: boolean;
 }
 
 /** Opens a new logged-in upstream connection for this pool. */
@@ -100,9 +110,9 @@ export class Pool {
 
   /**
    * A connection for a client; waits FIFO when the pool is full (up to max_client_wait_ms).
-   * `signal`: the client went away; it leaves the queue (rejects with ClosedError).
+   * `ticket`: lets a client that goes away leave the queue (then this rejects with ClosedError).
    */
-  acquire(signal?: AbortSignal): Promise<UpstreamConnection> {
+  acquire(ticket?: WaitTicket): Promise<UpstreamConnection> {
     if (this.closed) {
       return Promise.reject(
         new PgError(SqlState.AdminShutdown, 'pool is closed', { severity: 'FATAL' }),
@@ -110,9 +120,9 @@ export class Pool {
     }
     if (!this.paused && this.waiters.length === 0) {
       const connection = this.takeIdle();
-      if (connection) return this.checked(connection, Date.now(), signal);
+      if (connection) return this.checked(connection, Date.now(), ticket);
     }
-    return this.enqueue(Date.now(), false, signal);
+    return this.enqueue(Date.now(), false, ticket);
   }
 
   /**
@@ -137,39 +147,28 @@ export class Pool {
    * Wait for a connection. `front`: a client whose connection failed its health check keeps its
    * place at the head of the queue and its original deadline.
    */
-  private enqueue(
-    since: number,
-    front: boolean,
-    signal?: AbortSignal,
-  ): Promise<UpstreamConnection> {
-    if (signal?.aborted) return Promise.reject(new ClosedError());
+  private enqueue(since: number, front: boolean, ticket?: WaitTicket): Promise<UpstreamConnection> {
+    if (ticket?.gone) return Promise.reject(new ClosedError());
     return new Promise<UpstreamConnection>((resolve, reject) => {
       const remaining = Math.max(0, this.settings.maxClientWaitMs - (Date.now() - since));
-      const leave = (): void => {
+      const dequeue = (): void => {
         const index = this.waiters.indexOf(waiter);
         if (index >= 0) this.waiters.splice(index, 1);
       };
-      const onAbort = (): void => {
-        // Once served, the connection is on its way: the link gives it back (it is closed).
-        if (!this.waiters.includes(waiter)) return;
-        leave();
-        clearTimeout(waiter.timer);
-        reject(new ClosedError());
-      };
       const waiter: Waiter = {
         since,
-        signal,
+        ticket,
         resolve: (connection) => {
-          signal?.removeEventListener('abort', onAbort);
+          if (ticket) ticket.leave = undefined;
           resolve(connection);
         },
         reject: (error) => {
-          signal?.removeEventListener('abort', onAbort);
+          if (ticket) ticket.leave = undefined;
           reject(error);
         },
         timer: setTimeout(() => {
-          signal?.removeEventListener('abort', onAbort);
-          leave();
+          if (ticket) ticket.leave = undefined;
+          dequeue();
           reject(
             new PgError(
               SqlState.TooManyConnections,
@@ -179,7 +178,16 @@ export class Pool {
           );
         }, remaining),
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (ticket) {
+        ticket.leave = () => {
+          ticket.leave = undefined;
+          // Once served, the connection is on its way: the owner gives it back itself.
+          if (!this.waiters.includes(waiter)) return;
+          dequeue();
+          clearTimeout(waiter.timer);
+          reject(new ClosedError());
+        };
+      }
       if (front) this.waiters.unshift(waiter);
       else this.waiters.push(waiter);
       this.serveWaiters();
@@ -335,7 +343,7 @@ export class Pool {
   private async checked(
     connection: UpstreamConnection,
     since: number,
-    signal: AbortSignal | undefined,
+    ticket: WaitTicket | undefined,
   ): Promise<UpstreamConnection> {
     this.countAcquired(since);
     if (Date.now() - connection.lastUsedAt < this.settings.serverCheckDelayMs) return connection;
@@ -351,7 +359,7 @@ export class Pool {
       this.leased.delete(connection);
       connection.destroy();
       // The client keeps its place; the time lost on the dead connection does not count.
-      return this.enqueue(since + (Date.now() - checkStart), true, signal);
+      return this.enqueue(since + (Date.now() - checkStart), true, ticket);
     }
   }
 
@@ -362,7 +370,7 @@ export class Pool {
         const waiter = this.waiters.shift();
         if (!waiter) break;
         clearTimeout(waiter.timer);
-        this.checked(connection, waiter.since, waiter.signal).then(waiter.resolve, waiter.reject);
+        this.checked(connection, waiter.since, waiter.ticket).then(waiter.resolve, waiter.reject);
         continue;
       }
       if (this.total < this.settings.size && this.connecting < this.waiters.length) {

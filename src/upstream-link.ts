@@ -19,7 +19,7 @@ import {
 import { commandWord, decodeErrorFields } from '../protocol/backend-decoders.js';
 import type { PoolMode } from './config-types.js';
 import { ClosedError } from './frame-stream.js';
-import type { Pool } from './pool.js';
+import type { Pool, WaitTicket } from './pool.js';
 import {
   ClientStatements,
   parseFrame,
@@ -102,8 +102,8 @@ const EXTENDED = typeTable([
 export class UpstreamLink implements UpstreamListener {
   private lease: UpstreamConnection | undefined;
   private acquiring = false;
-  /** Aborts the wait in the pool's queue, if any (the client went away). */
-  private waitAbort: AbortController | undefined;
+  /** The client's place in the pool's queue (made at the first wait; close() leaves it). */
+  private ticket: WaitTicket | undefined;
   private readonly queued: Frame[] = [];
   /** What the planner decided for particular frames (see FrameAction). */
   private actions: FrameActions | undefined;
@@ -187,10 +187,9 @@ export class UpstreamLink implements UpstreamListener {
     this.acquiring = true;
     let connection: UpstreamConnection;
     try {
-      connection = await this.pool.acquire(this.waitSignal());
+      connection = await this.pool.acquire(this.waitTicket());
     } finally {
       this.acquiring = false;
-      this.waitAbort = undefined;
     }
     try {
       if (!this.closed) await this.syncParams(connection);
@@ -262,7 +261,10 @@ export class UpstreamLink implements UpstreamListener {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.waitAbort?.abort(); // leave the pool's queue
+    if (this.ticket) {
+      this.ticket.gone = true;
+      this.ticket.leave?.(); // leave the pool's queue
+    }
     const lease = this.lease;
     this.lease = undefined;
     if (!lease) return;
@@ -315,9 +317,8 @@ export class UpstreamLink implements UpstreamListener {
     }
     this.acquiring = true;
     this.owner.pauseClient();
-    (leased ? Promise.resolve(leased) : this.pool.acquire(this.waitSignal()))
+    (leased ? Promise.resolve(leased) : this.pool.acquire(this.waitTicket()))
       .then(async (connection) => {
-        this.waitAbort = undefined;
         try {
           await this.syncParams(connection);
         } catch (error) {
@@ -337,15 +338,12 @@ export class UpstreamLink implements UpstreamListener {
       })
       .catch((error: unknown) => {
         this.acquiring = false;
-        this.waitAbort = undefined;
         this.owner.lost(error, false);
       });
   }
 
-  /** A signal for a wait in the pool's queue, aborted by close(). */
-  private waitSignal(): AbortSignal {
-    this.waitAbort = new AbortController();
-    return this.waitAbort.signal;
+  private waitTicket(): WaitTicket {
+    return (this.ticket ??= { leave: undefined, gone: this.closed });
   }
 
   /** Bring the connection's settings to the client's: one round trip, only when they differ. */
