@@ -1,6 +1,9 @@
 /**
  * Passthrough overhead: pgbench select-only through DocFusionDB against the same pgbench run
- * straight at Postgres. Target: the proxy keeps at least 60 % of direct TPS.
+ * straight at Postgres. Target: the proxy keeps at least 60 % of direct TPS. A plain Node byte
+ * relay (bench/lib/byte-relay.ts) runs in the same rounds as the reference floor of any Node
+ * proxy: the table shows how much of the gap is the extra hop through Node and how much is
+ * DocFusionDB's own work.
  *
  *   npm run bench:passthrough -- [--rounds 3] [--seconds 10] [--clients 16] [--scale 10]
  *
@@ -20,6 +23,7 @@ import {
   type PgbenchRunOptions,
 } from './lib/pgbench.js';
 import { procCpuMs } from './lib/proc.js';
+import { startByteRelay } from './lib/byte-relay.js';
 import { buildProxy, startProxyProcess, type ProxyProcess } from './lib/proxy.js';
 import { writeResult } from './lib/results.js';
 import { median, ratio, relativeSpread } from './lib/stats.js';
@@ -49,8 +53,9 @@ const FLAGS = {
 } as const;
 
 const DESCRIPTION = `pgbench -S (select-only) against Postgres directly and through DocFusionDB, in simple,
-extended and prepared protocol modes; prints median TPS and the proxy/direct ratio
-(target >= ${TARGET_RATIO.toFixed(2)} for simple and extended; prepared is for information).
+extended and prepared protocol modes, with a plain Node byte relay as the reference floor;
+prints median TPS and the proxy/direct ratio (target >= ${TARGET_RATIO.toFixed(2)} for simple and
+extended; prepared is for information).
 Upstream: $BENCH_DATABASE_URL if set (its pgbench tables are re-created unless --skip-init),
 else a temporary embedded Postgres. Report also written to bench/results/passthrough.md.`;
 
@@ -66,7 +71,8 @@ const WORKLOADS: readonly Workload[] = [
   { protocol: 'prepared', gated: false },
 ];
 
-type Via = 'direct' | 'proxy';
+const VIAS = ['direct', 'proxy', 'relay'] as const;
+type Via = (typeof VIAS)[number];
 
 interface Sample {
   readonly round: number;
@@ -74,7 +80,7 @@ interface Sample {
   readonly via: Via;
   readonly tps: number;
   readonly latencyAvgMs: number | undefined;
-  /** CPU time (user + system) the proxy process used per transaction; via the proxy only. */
+  /** CPU time (user + system) the process in between used per transaction (not direct). */
   readonly cpuUsPerTxn: number | undefined;
 }
 
@@ -127,7 +133,18 @@ async function main(argv: readonly string[]): Promise<number> {
   log('starting DocFusionDB as a separate process...');
   const proxy = await startProxyProcess({ upstreamUrl: upstream.url });
   log(`proxy: pid ${proxy.process.pid}, listening on ${proxy.host}:${proxy.port}`);
-  const urls: Record<Via, string> = { direct: upstream.url, proxy: proxy.via(upstream.url) };
+  const relay = await startByteRelay(upstream.url);
+  log(`node byte relay: pid ${relay.process.pid}, listening on ${relay.host}:${relay.port}`);
+  const urls: Record<Via, string> = {
+    direct: upstream.url,
+    proxy: proxy.via(upstream.url),
+    relay: relay.via(upstream.url),
+  };
+  const pids: Record<Via, number | undefined> = {
+    direct: undefined,
+    proxy: proxy.process.pid,
+    relay: relay.process.pid,
+  };
 
   const run = async (protocol: PgbenchProtocol, via: Via, seconds: number) => {
     const options: PgbenchRunOptions = {
@@ -145,7 +162,7 @@ async function main(argv: readonly string[]): Promise<number> {
   };
 
   if (flags.warmup > 0) {
-    for (const via of ['direct', 'proxy'] as const) {
+    for (const via of VIAS) {
       log(`warm-up: ${flags.warmup} s simple, ${via}`);
       await run('simple', via, flags.warmup);
     }
@@ -156,17 +173,18 @@ async function main(argv: readonly string[]): Promise<number> {
     ['pgbench', pgbench.version],
   ]);
   const samples: Sample[] = [];
-  const total = flags.rounds * WORKLOADS.length * 2;
+  const total = flags.rounds * WORKLOADS.length * VIAS.length;
   for (let round = 1; round <= flags.rounds; round++) {
-    // Alternate which side goes first so drift (caches, other load) does not favour one side.
-    const order: readonly Via[] = round % 2 === 1 ? ['direct', 'proxy'] : ['proxy', 'direct'];
+    // Rotate which side goes first so drift (caches, other load) does not favour one side.
+    const order = VIAS.map((_, i) => VIAS[(i + round - 1) % VIAS.length] ?? 'direct');
     for (const { protocol } of WORKLOADS) {
       for (const via of order) {
-        const cpuBefore = procCpuMs(proxy.process.pid);
+        const pid = pids[via];
+        const cpuBefore = pid === undefined ? 0 : procCpuMs(pid);
         const result = await run(protocol, via, flags.seconds);
         const cpuUsPerTxn =
-          via === 'proxy' && result.transactions !== undefined && result.transactions > 0
-            ? ((procCpuMs(proxy.process.pid) - cpuBefore) * 1000) / result.transactions
+          pid !== undefined && result.transactions !== undefined && result.transactions > 0
+            ? ((procCpuMs(pid) - cpuBefore) * 1000) / result.transactions
             : undefined;
         samples.push({
           round,
@@ -189,6 +207,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const proxyLines = proxy.process.outputLines();
   const proxyTail = proxy.process.outputTail(1500).trim();
   await proxy.stop();
+  await relay.stop();
   await upstream.stop();
 
   const settings: InfoEntry[] = [
@@ -206,6 +225,10 @@ async function main(argv: readonly string[]): Promise<number> {
         : upstream.source,
     ],
     ['proxy', 'node dist/src/cli.js (separate process), DOCFUSION_LOG_LEVEL=warn'],
+    [
+      'relay',
+      'plain Node byte relay (bench/lib/byte-relay.ts, separate process): one upstream socket per client, data events copied to the other socket, TCP_NODELAY',
+    ],
   ];
   machine.push(['load average after the runs', loadAverage()]);
   const report = buildReport(samples, settings, machine);
@@ -241,11 +264,15 @@ function buildReport(
     { header: 'ratio (proxy/direct)', align: 'right' },
     { header: 'target', align: 'right' },
     { header: 'met?' },
+    { header: 'Node relay median TPS', align: 'right' },
+    { header: 'relay/direct', align: 'right' },
+    { header: 'proxy/relay', align: 'right' },
   ];
   let missed = 0;
   const summary: Row[] = WORKLOADS.map(({ protocol, gated }) => {
     const direct = median(pick(protocol, 'direct'));
     const viaProxy = median(pick(protocol, 'proxy'));
+    const viaRelay = median(pick(protocol, 'relay'));
     const r = ratio(viaProxy, direct);
     const met = r >= TARGET_RATIO;
     if (gated && !met) missed++;
@@ -256,6 +283,9 @@ function buildReport(
       formatNumber(r, 3),
       gated ? `≥ ${TARGET_RATIO.toFixed(2)}` : '(info)',
       gated ? (met ? 'met' : 'MISSED') : met ? '(met)' : '(below)',
+      formatNumber(viaRelay),
+      formatNumber(ratio(viaRelay, direct), 3),
+      formatNumber(ratio(viaProxy, viaRelay), 3),
     ];
   });
 
@@ -267,7 +297,7 @@ function buildReport(
     { header: 'spread', align: 'right' },
   ];
   const runRows: Row[] = WORKLOADS.flatMap(({ protocol }) =>
-    (['direct', 'proxy'] as const).map((via): Row => {
+    VIAS.map((via): Row => {
       const tps = pick(protocol, via);
       return [
         `-M ${protocol}`,
@@ -285,20 +315,36 @@ function buildReport(
     { header: 'workload' },
     { header: 'proxy µs CPU / txn (median)', align: 'right' },
     { header: 'spread', align: 'right' },
+    { header: 'Node relay µs CPU / txn (median)', align: 'right' },
+    { header: 'spread', align: 'right' },
+    { header: 'proxy / relay', align: 'right' },
+  ];
+  const cpuOf = (protocol: PgbenchProtocol, via: Via): number[] =>
+    samples.flatMap((s) =>
+      s.protocol === protocol && s.via === via && s.cpuUsPerTxn !== undefined
+        ? [s.cpuUsPerTxn]
+        : [],
+    );
+  const cpuCells = (cpu: readonly number[]): string[] => [
+    cpu.length === 0 ? 'n/a' : formatNumber(median(cpu), 1),
+    cpu.length < 2 ? '-' : formatPercent(relativeSpread(cpu)),
   ];
   const cpuRows: Row[] = WORKLOADS.map(({ protocol }): Row => {
-    const cpu = samples.flatMap((s) =>
-      s.protocol === protocol && s.cpuUsPerTxn !== undefined ? [s.cpuUsPerTxn] : [],
-    );
+    const proxyCpu = cpuOf(protocol, 'proxy');
+    const relayCpu = cpuOf(protocol, 'relay');
     return [
       `-M ${protocol}`,
-      cpu.length === 0 ? 'n/a' : formatNumber(median(cpu), 1),
-      cpu.length < 2 ? '-' : formatPercent(relativeSpread(cpu)),
+      ...cpuCells(proxyCpu),
+      ...cpuCells(relayCpu),
+      proxyCpu.length === 0 || relayCpu.length === 0
+        ? 'n/a'
+        : formatNumber(ratio(median(proxyCpu), median(relayCpu)), 2),
     ];
   });
   const cpuNote =
-    'CPU time (user + system, from /proc/<pid>/stat) the proxy process used per pgbench ' +
-    'transaction: much less sensitive to other load on the machine than TPS.';
+    'CPU time (user + system, from /proc/<pid>/stat) the process in between used per pgbench ' +
+    'transaction: much less sensitive to other load on the machine than TPS. The relay is the ' +
+    'floor of any Node proxy: its CPU is Node and the kernel moving the bytes, nothing else.';
 
   const verdict =
     missed === 0
@@ -318,7 +364,7 @@ function buildReport(
     textTable(runColumns, runRows),
     noise,
     '',
-    'Proxy CPU per transaction:',
+    'CPU per transaction of the process in between:',
     textTable(cpuColumns, cpuRows),
     cpuNote,
     '',
@@ -333,7 +379,8 @@ function buildReport(
     '',
     'Generated by `npm run bench:passthrough`. Throughput of DocFusionDB forwarding ordinary',
     `queries untouched, as a fraction of going straight to Postgres (target ≥ ${TARGET_RATIO.toFixed(2)};`,
-    '`-M prepared` is reported for information).',
+    '`-M prepared` is reported for information). A plain Node byte relay runs in the same rounds',
+    'as the reference floor of any Node proxy.',
     '',
     markdownTable(summaryColumns, summary),
     `**${verdict}**`,
@@ -343,7 +390,7 @@ function buildReport(
     markdownTable(runColumns, runRows),
     noise,
     '',
-    '### Proxy CPU per transaction',
+    '### CPU per transaction of the process in between',
     '',
     markdownTable(cpuColumns, cpuRows),
     cpuNote,
