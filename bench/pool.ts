@@ -28,6 +28,7 @@ import {
   type PgbouncerProcess,
 } from './lib/pgbouncer.js';
 import { procCpuMs } from './lib/proc.js';
+import { startByteRelay } from './lib/byte-relay.js';
 import { buildProxy, startProxyProcess, type ProxyProcess } from './lib/proxy.js';
 import { writeResult } from './lib/results.js';
 import { median, ratio, relativeSpread } from './lib/stats.js';
@@ -72,12 +73,13 @@ Upstream: $BENCH_DATABASE_URL if set (its pgbench tables are re-created unless -
 else a temporary embedded Postgres. Report also written to bench/results/pool.md.`;
 
 const PROTOCOLS: readonly PgbenchProtocol[] = ['simple', 'extended', 'prepared'];
-const TARGETS = ['direct', 'docfusion', 'pgbouncer'] as const;
+const TARGETS = ['direct', 'docfusion', 'pgbouncer', 'relay'] as const;
 type Target = (typeof TARGETS)[number];
 const TARGET_LABEL: Record<Target, string> = {
   direct: 'direct',
   docfusion: 'DocFusionDB',
   pgbouncer: 'PgBouncer',
+  relay: 'Node relay',
 };
 
 interface Sample {
@@ -176,11 +178,15 @@ async function main(argv: readonly string[]): Promise<number> {
     maxPreparedStatements: flags['max-prepared'],
   });
   log(`PgBouncer: pid ${bouncer.process.pid}, ${bouncer.host}:${bouncer.port}`);
+  // The floor of any Node proxy (no pooling: one upstream connection per client), for reference.
+  const relay = await startByteRelay(upstream.url);
+  log(`Node byte relay: pid ${relay.process.pid}, ${relay.host}:${relay.port}`);
 
   const urls: Record<Target, string> = {
     direct: upstream.url,
     docfusion: proxy.via(upstream.url),
     pgbouncer: bouncer.via(upstream.url),
+    relay: relay.via(upstream.url),
   };
   const run = async (
     protocol: PgbenchProtocol,
@@ -192,9 +198,12 @@ async function main(argv: readonly string[]): Promise<number> {
     cpuUsPerTxn: number | undefined;
     error: string | undefined;
   }> => {
-    const pid = { direct: undefined, docfusion: proxy.process.pid, pgbouncer: bouncer.process.pid }[
-      target
-    ];
+    const pid = {
+      direct: undefined,
+      docfusion: proxy.process.pid,
+      pgbouncer: bouncer.process.pid,
+      relay: relay.process.pid,
+    }[target];
     const cpuBefore = pid === undefined ? 0 : procCpuMs(pid);
     try {
       const result = await runPgbench(pgbench, urls[target], {
@@ -261,6 +270,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const bouncerTail = bouncer.process.outputTail(1500).trim();
   await bouncer.stop();
   await proxy.stop();
+  await relay.stop();
   await upstream.stop();
   machine.push(['load average after the runs', loadAverage()]);
 
@@ -300,6 +310,10 @@ async function main(argv: readonly string[]): Promise<number> {
         (bouncer.preparedStatements
           ? `max_prepared_statements=${flags['max-prepared']}`
           : `max_prepared_statements not set: ${pgbouncer.version} predates it (1.21), so it cannot track prepared statements in transaction mode`),
+    ],
+    [
+      'Node relay',
+      'plain Node byte relay (bench/lib/byte-relay.ts, separate process), for reference: no pooling (one upstream connection per client), no parsing; the floor of any Node proxy',
     ],
   ];
   const report = buildReport(samples, clientCounts, settings, machine);
@@ -351,6 +365,8 @@ function buildReport(
     { header: 'DocFusionDB / direct', align: 'right' },
     { header: 'target' },
     { header: 'met?' },
+    { header: 'Node relay TPS', align: 'right' },
+    { header: 'Node relay / PgBouncer', align: 'right' },
   ];
   const missed: string[] = [];
   const summary: Row[] = clientCounts.flatMap((clients) =>
@@ -361,6 +377,8 @@ function buildReport(
       const dTps = median(tpsOf(direct));
       const pTps = median(tpsOf(docfusion));
       const bTps = median(tpsOf(bouncer));
+      const relay = pick(clients, protocol, 'relay');
+      const rVsBouncer = ratio(median(tpsOf(relay)), bTps);
       const vsBouncer = ratio(pTps, bTps);
       let target: string;
       let met: string;
@@ -393,6 +411,8 @@ function buildReport(
         Number.isNaN(ratio(pTps, dTps)) ? 'n/a' : formatNumber(ratio(pTps, dTps), 3),
         target,
         met,
+        cell(relay),
+        Number.isNaN(rVsBouncer) ? 'n/a' : formatNumber(rVsBouncer, 3),
       ];
     }),
   );
@@ -412,6 +432,7 @@ function buildReport(
     { header: 'DocFusionDB µs CPU / txn', align: 'right' },
     { header: 'PgBouncer µs CPU / txn', align: 'right' },
     { header: 'DocFusionDB / PgBouncer', align: 'right' },
+    { header: 'Node relay µs CPU / txn', align: 'right' },
   ];
   const cpuOf = (list: readonly Sample[]): number =>
     median(
@@ -429,12 +450,14 @@ function buildReport(
         formatNumber(d, 1),
         formatNumber(b, 1),
         Number.isNaN(ratio(d, b)) ? 'n/a' : formatNumber(ratio(d, b), 2),
+        formatNumber(cpuOf(pick(clients, protocol, 'relay')), 1),
       ];
     }),
   );
   const cpuNote =
     'CPU time (user + system, from /proc/<pid>/stat) each proxy process used per pgbench ' +
-    'transaction, median of the rounds: less sensitive to other load on the machine than TPS.';
+    'transaction, median of the rounds: less sensitive to other load on the machine than TPS. ' +
+    'The Node relay only copies bytes: its CPU is what Node and the kernel cost any Node proxy.';
 
   const rounds = [...new Set(samples.map((s) => s.round))];
   const runColumns: Column[] = [
