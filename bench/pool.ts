@@ -66,7 +66,8 @@ const FLAGS = {
 
 const DESCRIPTION = `pgbench -S (select-only) with two client counts in simple, extended and prepared protocol
 modes against Postgres directly, DocFusionDB in transaction pool mode and PgBouncer in
-transaction pool mode (same pool size); alternating order, median TPS, ratios. Targets:
+transaction pool mode (same pool size), and a plain Node byte relay for reference (no pooling);
+alternating order, median TPS, ratios. Targets:
 DocFusionDB >= ${TARGET_VS_PGBOUNCER.toFixed(2)} x PgBouncer for simple and extended; -M prepared working.
 PgBouncer is located (PATH, /usr/sbin) or, when running as root, installed with apt-get.
 Upstream: $BENCH_DATABASE_URL if set (its pgbench tables are re-created unless --skip-init),
