@@ -1,5 +1,6 @@
 import type { Value } from '../udf/function.js';
 import type { AggregateCall, AggregatePlan } from './aggregate-plan.js';
+import { DecimalSum, divideDecimal } from './decimal-sum.js';
 import { compareValues, evaluate, type ColumnReader, type KernelResults } from './expr.js';
 import { arrayTypeOf, encodeText, OID } from './wire-values.js';
 
@@ -10,8 +11,10 @@ interface Accumulator {
   count: bigint;
   /** Exact sum of integers. */
   sum: bigint;
-  /** Sum of floating-point (and, approximately, numeric) values. */
+  /** Sum of floating-point values. */
   float: number;
+  /** Exact sum of numeric values (made at the first one). */
+  decimal: DecimalSum | undefined;
   best: Value;
   all: boolean;
   any: boolean;
@@ -50,7 +53,7 @@ export class HashAggregate {
       const acc = group.accumulators[i];
       if (acc === undefined) return;
       const value = call.arg === undefined ? true : evaluate(call.arg, row, column, kernels);
-      accumulate(call, acc, value);
+      accumulate(call, acc, value, sumKind(this.argTypes[i] ?? OID.text));
     });
   }
 
@@ -83,12 +86,14 @@ export class HashAggregate {
         if (INTEGER_TYPES.has(argType)) return acc.sum;
         if (argType === OID.int8) return acc.sum.toString();
         if (FLOAT_TYPES.has(argType)) return acc.float;
-        return encodeText(OID.float8, acc.float);
+        return (acc.decimal ?? new DecimalSum()).sumText();
       case 'avg':
         if (acc.count === 0n) return null;
-        if (INTEGER_TYPES.has(argType) || argType === OID.int8) return divide(acc.sum, acc.count);
+        if (INTEGER_TYPES.has(argType) || argType === OID.int8) {
+          return divideDecimal(acc.sum, 0, acc.count);
+        }
         if (FLOAT_TYPES.has(argType)) return acc.float / Number(acc.count);
-        return encodeText(OID.float8, acc.float / Number(acc.count));
+        return (acc.decimal ?? new DecimalSum()).averageText(acc.count);
       case 'min':
       case 'max':
         return acc.count === 0n ? null : acc.best;
@@ -108,6 +113,7 @@ function newAccumulator(): Accumulator {
     count: 0n,
     sum: 0n,
     float: 0,
+    decimal: undefined,
     best: null,
     all: true,
     any: false,
@@ -116,7 +122,15 @@ function newAccumulator(): Accumulator {
   };
 }
 
-function accumulate(call: AggregateCall, acc: Accumulator, value: Value): void {
+type SumKind = 'integer' | 'float' | 'decimal';
+
+/** How sum and avg add an argument: integers exactly, floats as doubles, the rest as decimals. */
+function sumKind(argType: number): SumKind {
+  if (INTEGER_TYPES.has(argType) || argType === OID.int8) return 'integer';
+  return FLOAT_TYPES.has(argType) ? 'float' : 'decimal';
+}
+
+function accumulate(call: AggregateCall, acc: Accumulator, value: Value, kind: SumKind): void {
   if (call.name === 'array_agg') {
     if (!distinctNew(call, acc, value)) return;
     acc.count++;
@@ -128,9 +142,12 @@ function accumulate(call: AggregateCall, acc: Accumulator, value: Value): void {
   switch (call.name) {
     case 'sum':
     case 'avg':
-      if (typeof value === 'bigint') acc.sum += value;
-      else if (typeof value === 'number' && Number.isInteger(value)) acc.sum += BigInt(value);
-      acc.float += Number(value);
+      if (kind === 'decimal') {
+        acc.decimal ??= new DecimalSum();
+        acc.decimal.add(textOf(value));
+      } else if (kind === 'float') acc.float += Number(value);
+      else if (typeof value === 'bigint') acc.sum += value;
+      else acc.sum += BigInt(Math.trunc(Number(value)));
       break;
     case 'min':
     case 'max': {
@@ -194,33 +211,4 @@ function serialize(value: Value): string {
   if (typeof value === 'string') return `s${value}`;
   if (typeof value === 'boolean') return value ? 'T' : 'F';
   return `a${JSON.stringify(value)}`;
-}
-
-/**
- * sum / count as Postgres's numeric division prints it: at least 16 significant digits
- * (select_div_scale: NUMERIC_MIN_SIG_DIGITS, in base-10000 weights), rounded half away from 0.
- */
-export function divide(sum: bigint, count: bigint): string {
-  const weightAndFirst = (n: bigint): [number, number] => {
-    const digits = (n < 0n ? -n : n).toString();
-    if (n === 0n) return [0, 0];
-    const weight = Math.floor((digits.length - 1) / 4);
-    const firstLength = digits.length - weight * 4;
-    return [weight, Number(digits.slice(0, firstLength))];
-  };
-  const [w1, f1] = weightAndFirst(sum);
-  const [w2, f2] = weightAndFirst(count);
-  let qweight = w1 - w2;
-  if (f1 <= f2) qweight--;
-  const scale = Math.min(Math.max(16 - qweight * 4, 0), 1000);
-  const factor = 10n ** BigInt(scale);
-  const negative = sum < 0n !== count < 0n;
-  const n = (sum < 0n ? -sum : sum) * factor * 2n;
-  const d = count < 0n ? -count : count;
-  const rounded = (n / d + 1n) / 2n; // half away from zero on the magnitude
-  const digits = rounded.toString().padStart(scale + 1, '0');
-  const whole = digits.slice(0, digits.length - scale);
-  const fraction = digits.slice(digits.length - scale);
-  const text = scale === 0 ? whole : `${whole}.${fraction}`;
-  return negative && rounded !== 0n ? `-${text}` : text;
 }

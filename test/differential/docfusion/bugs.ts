@@ -64,6 +64,15 @@ export const BUGS: readonly Bug[] = [
     docfusion: `SELECT id, json_get_float(doc, 'n') AS f FROM ${DOCS} WHERE doc @> '{"n": 9007199254740993}'`,
     native: `SELECT id, (doc ->> 'n')::float8 AS f FROM ${DOCS} WHERE doc @> '{"n": 9007199254740993}'`,
   },
+  {
+    id: 'B15',
+    title:
+      'numeric values the proxy evaluates over are decoded as doubles: past 15 significant digits sum, avg, min, max and comparisons lose precision',
+    cause:
+      'planner/wire-values.ts decodeText turns numeric text into a JS number; the exact decimal sum (planner/decimal-sum.ts) then adds the rounded values',
+    docfusion: `SELECT sum(v) AS s FROM (SELECT doc, '12345678901234567890.123'::numeric AS v FROM ${DOCS} WHERE id = 1) AS d WHERE json_schema_valid(doc, '{}')`,
+    native: `SELECT '12345678901234567890.123'::numeric AS s`,
+  },
 ];
 
 /** The bug with this id (every mark on a statement must name one). */

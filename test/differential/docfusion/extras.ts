@@ -149,6 +149,19 @@ export function extraStatements(probes: Probes): Statement[] {
     sql: () =>
       `SELECT json_merge_patch(doc, '{"k": [1]}') AS m, count(*) FROM ${DOCS} WHERE jsonb_typeof(doc) <> 'object' GROUP BY 1`,
   });
+  // Exact decimal sums and averages in the proxy (numeric, not doubles): the proxy evaluates
+  // json_schema_valid, so the aggregates over the numbers in `n` (pushed as a numeric column)
+  // run there too. Up to 15 significant digits: past that see bug B15.
+  add({
+    id: 'proxy-only/numeric-sum-avg',
+    fn: 'json_schema_valid',
+    clause: 'select',
+    on: 'proxy',
+    off: 'proxy',
+    native: `SELECT sum(v) AS s, avg(v) AS a, count(*) AS c FROM (SELECT (doc ->> 'n')::numeric AS v FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number' AND length(doc ->> 'n') <= 15) AS d`,
+    sql: () =>
+      `SELECT sum(v) AS s, avg(v) AS a, count(*) AS c FROM (SELECT doc, (doc ->> 'n')::numeric AS v FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number' AND length(doc ->> 'n') <= 15) AS d WHERE json_schema_valid(doc, '{"type": "object"}')`,
+  });
   add({
     id: 'proxy-only/merge-patch-in-cte',
     fn: 'json_merge_patch',

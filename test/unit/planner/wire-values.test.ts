@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { divide } from '../../../planner/hash-aggregate.js';
+import { DecimalSum, divideDecimal } from '../../../planner/decimal-sum.js';
 import {
   encodeBinary,
   encodeText,
@@ -114,11 +114,54 @@ describe('numeric', () => {
             items.map(String),
           ]);
           const sum = items.reduce((a, b) => a + b, 0n);
-          expect(divide(sum, BigInt(items.length))).toBe(want);
+          expect(divideDecimal(sum, 0, BigInt(items.length))).toBe(want);
         },
       ),
       { numRuns: 150 },
     );
+  });
+
+  test('sum and avg over numeric: exact, at the scales Postgres prints', async () => {
+    const decimal = fc
+      .tuple(fc.bigInt({ min: -(10n ** 20n), max: 10n ** 20n }), fc.integer({ min: 0, max: 12 }))
+      .map(([m, scale]) => {
+        const negative = m < 0n;
+        const digits = (negative ? -m : m).toString().padStart(scale + 1, '0');
+        const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+        return negative ? `-${text}` : text;
+      });
+    await fc.assert(
+      fc.asyncProperty(fc.array(decimal, { minLength: 1, maxLength: 6 }), async (items) => {
+        const want = await pgText(
+          "SELECT concat_ws('|', sum(v)::text, avg(v)::text) FROM unnest($1::numeric[]) AS v",
+          [items],
+        );
+        const sum = new DecimalSum();
+        for (const item of items) sum.add(item);
+        expect(`${sum.sumText()}|${sum.averageText(BigInt(items.length))}`).toBe(want[0]);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test('sum and avg over numeric: NaN and infinities as Postgres adds them', async () => {
+    const cases = [
+      ['1.5', 'NaN'],
+      ['Infinity', '2'],
+      ['-Infinity', '2.25'],
+      ['Infinity', '-Infinity'],
+      ['0.000', '0'],
+      ['1e3', '2.5E-2'],
+    ];
+    for (const items of cases) {
+      const want = await pgText(
+        "SELECT concat_ws('|', sum(v)::text, avg(v)::text) FROM unnest($1::numeric[]) AS v",
+        [items],
+      );
+      const sum = new DecimalSum();
+      for (const item of items) sum.add(item);
+      expect(`${sum.sumText()}|${sum.averageText(BigInt(items.length))}`).toBe(want[0]);
+    }
   });
 });
 
