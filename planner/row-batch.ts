@@ -17,17 +17,23 @@ export class RowBatch {
   ) {
     this.starts = new Int32Array(rows.length * width);
     this.lengths = new Int32Array(rows.length * width);
-    rows.forEach((body, r) => {
-      const count = body.readUInt16BE(0);
+    for (let r = 0; r < rows.length; r++) {
+      const body = rows[r];
+      if (body === undefined) continue;
+      const columns = Math.min(body.readUInt16BE(0), width);
       let offset = 2;
-      for (let c = 0; c < Math.min(count, width); c++) {
+      for (let c = 0, at = r * width; c < columns; c++, at++) {
         const length = body.readInt32BE(offset);
         offset += 4;
-        this.starts[r * width + c] = length < 0 ? -1 : offset;
-        this.lengths[r * width + c] = Math.max(0, length);
-        if (length > 0) offset += length;
+        if (length < 0) {
+          this.starts[at] = -1;
+        } else {
+          this.starts[at] = offset;
+          this.lengths[at] = length;
+          offset += length;
+        }
       }
-    });
+    }
   }
 
   get length(): number {
@@ -56,12 +62,18 @@ export class RowBatch {
     let nulls = 0;
     let offset = 0;
     for (let r = 0; r < n; r++) {
-      const bytes = this.raw(r, column);
-      if (bytes === null) nulls++;
+      const at = r * this.width + column;
+      const start = this.starts[at] ?? -1;
+      const body = this.rows[r];
+      if (start < 0 || body === undefined) nulls++;
       else {
         validity[r >> 3] = (validity[r >> 3] ?? 0) | (1 << (r & 7));
-        data.set(bytes, offset);
-        offset += bytes.length;
+        // Straight from the row into the column's buffer: no view per value. Short values
+        // (most text columns) copy faster in a loop than through a native call.
+        const length = this.lengths[at] ?? 0;
+        if (length > 32) body.copy(data, offset, start, start + length);
+        else for (let i = 0; i < length; i++) data[offset + i] = body[start + i] ?? 0;
+        offset += length;
       }
       valueOffsets[r + 1] = offset;
     }
