@@ -96,6 +96,7 @@ export function formatFailure(report: FuzzRunReport, replayFile?: string): strin
       `  - ${c ? `case ${f.index} [${c.target}] ${c.name} (ending ${c.ending})` : 'batch'}: ${f.message}`,
     );
   }
+  const failureLines = lines.slice(2);
   const implicated = new Set(failure.failures.map((f) => f.index));
   for (const [i, c] of failure.cases.entries()) {
     if (!implicated.has(i) && !implicated.has(-1)) continue;
@@ -108,6 +109,8 @@ export function formatFailure(report: FuzzRunReport, replayFile?: string): strin
       `    sent ${sent.length} bytes: ${hex.length > HEX_LIMIT ? `${hex.slice(0, HEX_LIMIT)}… (truncated; full input in the replay file)` : hex}`,
     );
   }
+  // Again at the end: a log cut to its tail (CI) still shows what failed.
+  lines.push('what failed (as above):', ...failureLines);
   return lines.join('\n');
 }
 
