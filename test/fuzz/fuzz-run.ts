@@ -90,13 +90,14 @@ export function formatFailure(report: FuzzRunReport, replayFile?: string): strin
   if (replayFile) lines.push(`  replay the exact inputs: npm run fuzz -- --replay ${replayFile}`);
   const failure = report.failure;
   if (!failure) return lines.join('\n');
+  const firstFailureLine = lines.length;
   for (const f of failure.failures) {
     const c = f.index >= 0 ? failure.cases[f.index] : undefined;
     lines.push(
       `  - ${c ? `case ${f.index} [${c.target}] ${c.name} (ending ${c.ending})` : 'batch'}: ${f.message}`,
     );
   }
-  const failureLines = lines.slice(2);
+  const failureLines = lines.slice(firstFailureLine);
   const implicated = new Set(failure.failures.map((f) => f.index));
   for (const [i, c] of failure.cases.entries()) {
     if (!implicated.has(i) && !implicated.has(-1)) continue;
