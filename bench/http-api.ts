@@ -86,6 +86,7 @@ async function main(): Promise<number> {
     baseUrl: `http://127.0.0.1:${running.http?.address().port ?? 0}`,
     token: KEY,
   });
+  onCleanup('sdk', () => http.close());
   const direct = new pg.Client({ connectionString: upstream.url });
   await direct.connect();
   onCleanup('client', () => direct.end());

@@ -3,6 +3,7 @@
  * numbers), the all-or-nothing option, JSON array bodies, and an export of a large collection
  * whose memory stays flat (measured loosely: no timing assertions).
  */
+import { tableFromIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { DocFusionClient } from '../../../sdk/client.js';
 import { startApiProxy, uniqueName, type ApiProxy } from './api-support.js';
@@ -168,5 +169,31 @@ describe('export', () => {
       (await reader.exportResponse(name).then((r) => r.text())).split('\n')[0] ?? '',
     ) as { n: number };
     expect(first.n).toBe(1);
+  });
+});
+
+describe('the SDK over fetch (the portable transport)', () => {
+  test('streams an import in, an export out, and reads Arrow and NDJSON query answers', async () => {
+    const name = await collection('viafetch');
+    const viaFetch = api.client('writer', { fetch: true });
+    const result = await viaFetch.import(
+      name,
+      ndjson(5000, (n) => (n === 17 ? '{"bad": ' : JSON.stringify({ n }))),
+    );
+    expect(result).toMatchObject({ inserted: 4999, rejected: 1, errors: [{ line: 17 }] });
+    let exported = 0;
+    for await (const doc of viaFetch.export(name)) {
+      if (exported === 0) expect(doc).toEqual({ n: 1 });
+      exported++;
+    }
+    expect(exported).toBe(4999);
+    const table = tableFromIPC(await viaFetch.queryArrow(`SELECT count(*) AS c FROM ${name}`));
+    expect(Number(table.getChild('c')?.get(0))).toBe(4999);
+    const lines: unknown[] = [];
+    for await (const line of viaFetch.queryNdjson(`SELECT 1 AS one`)) lines.push(line);
+    expect(lines).toHaveLength(3);
+    const created = await viaFetch.insert(name, { a: 1 });
+    await viaFetch.delete(name, created.id, created.etag);
+    await expect(viaFetch.get(name, created.id)).rejects.toMatchObject({ status: 404 });
   });
 });
