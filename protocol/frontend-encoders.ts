@@ -150,6 +150,14 @@ export function copyData(data: Uint8Array): Buffer {
   return new BufferWriter(8 + data.length).bytes(data).frame(FrontendCode.CopyData);
 }
 
+/** The 5 bytes before `length` bytes of CopyData: send them, then the data, without a copy. */
+export function copyDataHeader(length: number): Buffer {
+  const header = Buffer.allocUnsafe(5);
+  header[0] = FrontendCode.CopyData;
+  header.writeUInt32BE(length + 4, 1);
+  return header;
+}
+
 export function copyDone(): Buffer {
   return empty(FrontendCode.CopyDone);
 }

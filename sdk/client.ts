@@ -16,7 +16,15 @@ import type {
   QueryResult,
   StoredDocument,
 } from '../src/http-api/schemas.js';
+import { fetchTransport, type Transport, type TransportResponse } from './transport.js';
 
+export {
+  bufferedResponse,
+  fetchTransport,
+  type Transport,
+  type TransportRequest,
+  type TransportResponse,
+} from './transport.js';
 export type {
   BulkDeleteResult,
   BulkInsertResult,
@@ -39,7 +47,12 @@ export interface ClientOptions {
   readonly baseUrl: string;
   /** An API key or a JWT, sent as `Authorization: Bearer …`. */
   readonly token?: string;
-  /** Defaults to the global fetch. */
+  /**
+   * How requests are sent. By default, on Node: undici's connection pool (sdk/undici-transport.ts,
+   * loaded on first use); elsewhere, or when `fetch` is given: fetch.
+   */
+  readonly transport?: Transport;
+  /** Send requests with this fetch (e.g. a wrapped one); ignored when `transport` is given. */
   readonly fetch?: typeof fetch;
 }
 
@@ -93,10 +106,32 @@ export class DocFusionError extends Error {
 }
 
 export class DocFusionClient {
-  private readonly fetcher: typeof fetch;
+  private transport: Transport | Promise<Transport>;
+  private closeTransport: (() => Promise<void>) | undefined;
 
   constructor(private readonly options: ClientOptions) {
-    this.fetcher = options.fetch ?? fetch;
+    if (options.transport !== undefined) this.transport = options.transport;
+    else if (options.fetch !== undefined || !onNode())
+      this.transport = fetchTransport(options.fetch);
+    else this.transport = this.nodeTransport();
+  }
+
+  /** Closes the connections of the default Node transport (idle ones never hold the process). */
+  async close(): Promise<void> {
+    await this.transport;
+    await this.closeTransport?.();
+  }
+
+  private async nodeTransport(): Promise<Transport> {
+    try {
+      const { undiciTransport } = await import('./undici-transport.js');
+      const made = undiciTransport(this.options.baseUrl);
+      this.closeTransport = made.close;
+      this.transport = made.transport;
+    } catch {
+      this.transport = fetchTransport();
+    }
+    return this.transport;
   }
 
   listCollections(): Promise<CollectionList> {
@@ -108,7 +143,7 @@ export class DocFusionClient {
   }
 
   async dropCollection(name: string): Promise<void> {
-    await this.call('DELETE', `/v1/collections/${enc(name)}`);
+    await (await this.send('DELETE', `/v1/collections/${enc(name)}`)).discard();
   }
 
   insert(collection: string, doc: JsonObject): Promise<DocumentWithEtag> {
@@ -143,7 +178,7 @@ export class DocFusionClient {
   }
 
   async delete(collection: string, id: number, ifMatch?: string): Promise<void> {
-    await this.call('DELETE', `${docs(collection)}/${id}`, { ifMatch });
+    await (await this.send('DELETE', `${docs(collection)}/${id}`, { ifMatch })).discard();
   }
 
   list(collection: string, options: ListOptions = {}): Promise<DocumentPage> {
@@ -194,17 +229,17 @@ export class DocFusionClient {
     options: { readonly format?: 'ndjson' | 'array'; readonly atomic?: boolean } = {},
   ): Promise<ImportResult> {
     const query = options.atomic === true ? '?atomic=true' : '';
-    const response = await this.call('POST', `/v1/collections/${enc(collection)}/import${query}`, {
+    const response = await this.send('POST', `/v1/collections/${enc(collection)}/import${query}`, {
       raw: body,
       contentType: options.format === 'array' ? 'application/json' : 'application/x-ndjson',
       allow: [422],
     });
-    return (await response.json()) as ImportResult;
+    return JSON.parse(await response.text()) as ImportResult;
   }
 
   /** Every document of a collection, parsed line by line as the export streams. */
   async *export(collection: string): AsyncGenerator<JsonObject> {
-    const response = await this.call('GET', `/v1/collections/${enc(collection)}/export`);
+    const response = await this.send('GET', `/v1/collections/${enc(collection)}/export`);
     for await (const line of lines(response)) yield JSON.parse(line) as JsonObject;
   }
 
@@ -230,7 +265,7 @@ export class DocFusionClient {
 
   /** NDJSON: the columns line, each row, then the command line (or an error line). */
   async *queryNdjson(sql: string, params: readonly unknown[] = []): AsyncGenerator {
-    const response = await this.call('POST', '/v1/query', {
+    const response = await this.send('POST', '/v1/query', {
       body: { sql, params },
       accept: 'application/x-ndjson',
     });
@@ -239,11 +274,11 @@ export class DocFusionClient {
 
   /** The Arrow IPC stream bytes (read with apache-arrow's tableFromIPC, pandas, polars…). */
   async queryArrow(sql: string, params: readonly unknown[] = []): Promise<Uint8Array> {
-    const response = await this.call('POST', '/v1/query', {
+    const response = await this.send('POST', '/v1/query', {
       body: { sql, params },
       accept: 'application/vnd.apache.arrow.stream',
     });
-    return new Uint8Array(await response.arrayBuffer());
+    return response.bytes();
   }
 
   private async document(
@@ -251,40 +286,44 @@ export class DocFusionClient {
     path: string,
     options: RequestOptions = {},
   ): Promise<DocumentWithEtag> {
-    const response = await this.call(method, path, options);
-    const doc = (await response.json()) as StoredDocument;
-    return { ...doc, etag: response.headers.get('etag') ?? '' };
+    const response = await this.send(method, path, options);
+    const doc = JSON.parse(await response.text()) as StoredDocument;
+    return { ...doc, etag: response.header('etag') ?? '' };
   }
 
   private async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const response = await this.call(method, path, options);
-    return (await response.json()) as T;
+    const response = await this.send(method, path, options);
+    return JSON.parse(await response.text()) as T;
+  }
+
+  /** One request as a WHATWG Response; error statuses (unless allowed) throw DocFusionError. */
+  async call(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    return (await this.send(method, path, options)).toResponse();
   }
 
   /** One request; error statuses (unless allowed) throw DocFusionError. */
-  async call(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+  async send(
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<TransportResponse> {
     const headers: Record<string, string> = {};
     if (this.options.token !== undefined) headers.authorization = `Bearer ${this.options.token}`;
     if (options.ifMatch !== undefined) headers['if-match'] = options.ifMatch;
     if (options.accept !== undefined) headers.accept = options.accept;
-    let body: RequestInit['body'];
-    let duplex: 'half' | undefined;
+    let body: string | Uint8Array | AsyncIterable<Uint8Array> | undefined;
     if (options.raw !== undefined) {
       headers['content-type'] = options.contentType ?? 'application/octet-stream';
-      if (typeof options.raw === 'string' || options.raw instanceof Uint8Array) {
-        body = options.raw;
-      } else {
-        body = iterableStream(options.raw);
-        duplex = 'half';
-      }
+      body = options.raw;
     } else if (options.body !== undefined) {
       headers['content-type'] = options.contentType ?? 'application/json';
       body = JSON.stringify(options.body);
     }
-    const init: RequestInit & { duplex?: 'half' } = { method, headers };
-    if (body !== undefined) init.body = body;
-    if (duplex !== undefined) init.duplex = duplex;
-    const response = await this.fetcher(`${this.options.baseUrl}${path}`, init);
+    const transport = await this.transport;
+    const url = `${this.options.baseUrl}${path}`;
+    const response = await transport(
+      body === undefined ? { method, url, headers } : { method, url, headers, body },
+    );
     if (response.status >= 400 && !(options.allow ?? []).includes(response.status)) {
       const text = await response.text();
       let parsed: ErrorResponse;
@@ -293,10 +332,16 @@ export class DocFusionClient {
       } catch {
         parsed = { error: { code: 'http_error', message: text } };
       }
-      throw new DocFusionError(response.status, parsed, response.headers);
+      throw new DocFusionError(response.status, parsed, response.headers());
     }
     return response;
   }
+}
+
+/** On Node (where the undici transport works), not in a browser or a worker without it. */
+function onNode(): boolean {
+  const versions = (globalThis as { process?: { versions?: { node?: string } } }).process?.versions;
+  return typeof versions?.node === 'string';
 }
 
 export interface RequestOptions {
@@ -317,29 +362,11 @@ function docs(collection: string): string {
   return `/v1/collections/${enc(collection)}/documents`;
 }
 
-function iterableStream(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
-  const iterator = source[Symbol.asyncIterator]();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const next = await iterator.next();
-      if (next.done === true) controller.close();
-      else controller.enqueue(next.value);
-    },
-    async cancel() {
-      await iterator.return?.();
-    },
-  });
-}
-
 /** The non-empty lines of a streamed response body. */
-async function* lines(response: Response): AsyncGenerator<string> {
-  if (!response.body) return;
+async function* lines(response: TransportResponse): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let rest = '';
-  const reader = response.body.getReader();
-  for (let next = await reader.read(); !next.done; next = await reader.read()) {
-    const chunk: unknown = next.value;
-    if (!(chunk instanceof Uint8Array)) continue;
+  for await (const chunk of response.chunks()) {
     rest += decoder.decode(chunk, { stream: true });
     let at = rest.indexOf('\n');
     while (at !== -1) {

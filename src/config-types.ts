@@ -42,6 +42,8 @@ export interface ApiConfig {
   readonly maxBulkDocuments: number;
   /** Documents per COPY batch of an import. */
   readonly importBatchSize: number;
+  /** Batches of a non-atomic import loading at once, each on its own upstream connection. */
+  readonly importParallel: number;
   /** Largest line (or array element) of an import, bytes. */
   readonly maxImportLineSize: number;
   /** Rows a JSON-format /v1/query answer may hold (NDJSON and Arrow stream without a cap). */

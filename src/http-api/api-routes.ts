@@ -28,6 +28,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set for every /v1 request by the auth hook. */
     principal: Principal | null;
+    /** The text of an application/json body (document-routes.ts), else null. */
+    rawJson: string | null;
   }
 }
 

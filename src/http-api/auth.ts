@@ -21,6 +21,8 @@ export interface Principal {
 }
 
 const RANK: Readonly<Record<ApiRole, number>> = { read: 1, write: 2, admin: 3 };
+/** API keys remembered after their first hash (a bound, not an expected size). */
+const MAX_REMEMBERED_KEYS = 10_000;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /** `sha256:<hex>` of an API key, as stored in api.keys[].hash. */
@@ -51,6 +53,8 @@ export function requireCollection(principal: Principal, collection: string): voi
  */
 export class Authenticator {
   private readonly keys: ReadonlyMap<string, Principal>;
+  /** Valid API keys seen, by the key itself: saves a SHA-256 per request. */
+  private readonly seen = new Map<string, Principal>();
   private readonly jwtKey: JWTVerifyGetKey | undefined;
   private readonly algorithms: string[];
 
@@ -100,8 +104,14 @@ export class Authenticator {
       token = match[1];
     }
     if (token === undefined) return null;
+    const known = this.seen.get(token);
+    if (known) return known;
     const byKey = this.keys.get(hashApiKey(token));
-    if (byKey) return byKey;
+    if (byKey) {
+      if (this.seen.size >= MAX_REMEMBERED_KEYS) this.seen.clear();
+      this.seen.set(token, byKey);
+      return byKey;
+    }
     if (apiKey === undefined && this.jwtKey && JWT_SHAPE.test(token))
       return this.verifyJwt(token, this.jwtKey);
     throw unauthorized('invalid credentials');

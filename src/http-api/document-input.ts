@@ -8,8 +8,17 @@ export function jsonTextProblem(text: string): string | null {
   return NUL_ESCAPE.test(text) ? 'contains \\u0000, which Postgres jsonb cannot store' : null;
 }
 
-/** A request value as document JSON text, or a 400 naming `where`. */
-export function documentText(value: unknown, where: string, index?: number): string {
+/**
+ * A request value as document JSON text, or a 400 naming `where`. `raw`, the text `value` was
+ * parsed from, is sent as it is (Postgres parses it anyway), so numbers keep every digit and the
+ * document is not serialized again.
+ */
+export function documentText(
+  value: unknown,
+  where: string,
+  index?: number,
+  raw?: string | null,
+): string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ApiError(
       400,
@@ -19,7 +28,7 @@ export function documentText(value: unknown, where: string, index?: number): str
       index === undefined ? {} : { index },
     );
   }
-  const text = JSON.stringify(value);
+  const text = raw ?? JSON.stringify(value);
   const problem = jsonTextProblem(text);
   if (problem !== null) {
     throw new ApiError(

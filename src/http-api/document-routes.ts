@@ -62,6 +62,15 @@ export function registerDocumentRoutes(scope: ApiScope, context: ApiContext): vo
     type: 'object',
     properties: { 'if-match': { type: 'string', description: 'An ETag ("<version>") or *' } },
   } as const;
+  // JSON bodies as Fastify parses them (proto-poisoning checks included), keeping the text too.
+  const parseJson = scope.getDefaultJsonParser('error', 'error');
+  scope.decorateRequest('rawJson', null);
+  scope.removeContentTypeParser('application/json');
+  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    request.rawJson = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+    void parseJson(request, text, done);
+  });
   scope.addContentTypeParser(MERGE_PATCH, { parseAs: 'string' }, (_request, body, done) => {
     try {
       done(null, JSON.parse(typeof body === 'string' ? body : body.toString('utf8')));
@@ -83,7 +92,10 @@ export function registerDocumentRoutes(scope: ApiScope, context: ApiContext): vo
     },
     async (request, reply) => {
       const collection = collectionFor(request, request.params.name, 'write');
-      const row = await context.documents.insert(collection, documentText(request.body, 'body'));
+      const row = await context.documents.insert(
+        collection,
+        documentText(request.body, 'body', undefined, request.rawJson),
+      );
       reply.header('location', `/v1/collections/${collection}/documents/${row.id}`);
       return sendDocument(reply, row, 201);
     },
@@ -158,7 +170,7 @@ export function registerDocumentRoutes(scope: ApiScope, context: ApiContext): vo
       const outcome = await context.documents.replace(
         collection,
         id,
-        documentText(request.body, 'body'),
+        documentText(request.body, 'body', undefined, request.rawJson),
         ifMatchVersion(request.headers['if-match']),
       );
       return sendOutcome(reply, outcome, id);

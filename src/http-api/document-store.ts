@@ -54,6 +54,21 @@ export class DocumentStore {
     });
   }
 
+  /** The sequence behind a collection's ids (a 404 when the collection does not exist). */
+  idSequence(collection: string): Promise<string> {
+    return this.run(collection, async (connection) => {
+      const rows = new RowCollector();
+      await runStatement(connection, {
+        sql: `SELECT pg_get_serial_sequence($1, 'id')`,
+        params: [this.table(collection)],
+        sink: rows,
+      });
+      const sequence = rows.rows[0]?.[0];
+      if (!sequence) throw new Error(`collection "${collection}" has no id sequence`);
+      return sequence;
+    });
+  }
+
   get(collection: string, id: string): Promise<DocumentRow | undefined> {
     return this.run(collection, (connection) => this.read(connection, collection, id));
   }

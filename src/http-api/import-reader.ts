@@ -4,8 +4,27 @@
  * item longer than the limit is reported as such and skipped without being buffered whole.
  */
 export type ImportItem =
-  | { readonly kind: 'item'; readonly number: number; readonly text: string }
+  | {
+      readonly kind: 'item';
+      readonly number: number;
+      /** The item's bytes as received, not decoded or trimmed (often a view of the chunk). */
+      readonly bytes: Buffer;
+    }
   | { readonly kind: 'too-long'; readonly number: number };
+
+/** The bytes of an item's pieces (without a copy when there is one piece). */
+function joined(parts: readonly Buffer[], size: number): Buffer {
+  return parts.length === 1 && parts[0] ? parts[0] : Buffer.concat(parts, size);
+}
+
+/** Nothing but whitespace (String.prototype.trim's), decoding only when the ends are not ASCII text. */
+function isBlank(bytes: Buffer): boolean {
+  const first = bytes[0];
+  const last = bytes[bytes.length - 1];
+  if (first === undefined || last === undefined) return true;
+  if (first > 0x20 && first < 0x80 && last > 0x20 && last < 0x80) return false;
+  return bytes.toString('utf8').trim() === '';
+}
 
 export interface ItemSplitter {
   push(chunk: Buffer): ImportItem[];
@@ -57,8 +76,8 @@ export class NdjsonSplitter implements ItemSplitter {
     if (this.overflow) {
       items.push({ kind: 'too-long', number: this.line });
     } else {
-      const text = Buffer.concat(this.parts, this.size).toString('utf8').trim();
-      if (text !== '') items.push({ kind: 'item', number: this.line, text });
+      const bytes = joined(this.parts, this.size);
+      if (!isBlank(bytes)) items.push({ kind: 'item', number: this.line, bytes });
     }
     this.parts = [];
     this.size = 0;
@@ -151,14 +170,11 @@ export class JsonArraySplitter implements ItemSplitter {
 
   private emit(items: ImportItem[]): void {
     this.element++;
+    // A blank element (`[1,,2]`) is an item too: invalid JSON, reported as such.
     items.push(
       this.overflow
         ? { kind: 'too-long', number: this.element }
-        : {
-            kind: 'item',
-            number: this.element,
-            text: Buffer.concat(this.parts, this.size).toString('utf8').trim(),
-          },
+        : { kind: 'item', number: this.element, bytes: joined(this.parts, this.size) },
     );
     this.parts = [];
     this.size = 0;

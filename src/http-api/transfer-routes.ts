@@ -54,14 +54,10 @@ function registerImport(scope: ApiScope, context: ApiContext): void {
           `import takes ${NDJSON_TYPES[0] ?? ''} or application/json, not "${type}"`,
         );
       const body = request.body as IncomingMessage;
-      const atomic = request.query.atomic ?? false;
-      const result = await context.documents.run(collection, async (connection) => {
-        const loader = new ImportLoader(
-          connection,
-          context.documents.table(collection),
-          context.config().importBatchSize,
-          atomic,
-        );
+      const { documents } = context;
+      const table = documents.table(collection);
+      const { importBatchSize, importParallel } = context.config();
+      const load = async (loader: ImportLoader): Promise<ImportResult> => {
         try {
           for await (const chunk of body) {
             for (const item of splitter.push(chunk as Buffer)) await loader.add(item);
@@ -74,7 +70,24 @@ function registerImport(scope: ApiScope, context: ApiContext): void {
           throw error;
         }
         return loader.finish();
-      });
+      };
+      let result: ImportResult;
+      if (request.query.atomic ?? false) {
+        result = await documents.run(collection, (connection) =>
+          load(new ImportLoader(table, importBatchSize, { kind: 'atomic', connection })),
+        );
+      } else {
+        // Parallel batches reserve their ids from the table's sequence (a 404 when it is gone).
+        const sequence = importParallel > 1 ? await documents.idSequence(collection) : null;
+        result = await load(
+          new ImportLoader(table, importBatchSize, {
+            kind: 'batches',
+            run: (work) => documents.run(collection, work),
+            parallel: importParallel,
+            sequence,
+          }),
+        );
+      }
       return reply.code(result.committed ? 200 : 422).send(result);
     },
   );

@@ -405,6 +405,7 @@ tracing: {otlp_endpoint: "http://127.0.0.1:4318/v1/traces", service_name: docfus
         bodyLimit: 2 * 1024 * 1024,
         maxBulkDocuments: 10,
         importBatchSize: 100,
+        importParallel: 2,
         maxImportLineSize: 64 * 1024,
         maxJsonRows: 50,
         anonymousRole: 'read',

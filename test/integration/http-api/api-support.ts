@@ -4,6 +4,7 @@ import { defaultConfig } from '../../../src/config.js';
 import { hashApiKey } from '../../../src/http-api/auth.js';
 import { startProxy, type TestProxy } from '../../support/proxy.js';
 import { DocFusionClient } from '../../../sdk/client.js';
+import { undiciTransport } from '../../../sdk/undici-transport.js';
 import { OpenApiCheck } from './openapi-check.js';
 
 export interface ApiTestKey {
@@ -18,8 +19,11 @@ export interface ApiProxy {
   readonly keys: Readonly<Record<string, string>>;
   /** Validates every response against /openapi.json (see openapi-check.ts). */
   readonly openapi: OpenApiCheck;
-  /** An SDK client with the named key (or none), checked against the OpenAPI document. */
-  client(key?: string): DocFusionClient;
+  /**
+   * An SDK client with the named key (or none), checked against the OpenAPI document. It uses
+   * the SDK's Node transport (undici), or fetch with `{ fetch: true }`.
+   */
+  client(key?: string, options?: { readonly fetch?: boolean }): DocFusionClient;
   stop(): Promise<void>;
 }
 
@@ -55,18 +59,23 @@ export async function startApiProxy(
   });
   const baseUrl = `http://127.0.0.1:${proxy.httpPort}`;
   const openapi = await OpenApiCheck.load(baseUrl);
+  const pool = undiciTransport(baseUrl);
+  const nodeTransport = openapi.transport(pool.transport);
   return {
     proxy,
     baseUrl,
     keys,
     openapi,
-    client: (key) =>
+    client: (key, options = {}) =>
       new DocFusionClient({
         baseUrl,
-        fetch: openapi.fetch,
+        ...(options.fetch === true ? { fetch: openapi.fetch } : { transport: nodeTransport }),
         ...(key === undefined ? {} : { token: keys[key] ?? key }),
       }),
-    stop: () => proxy.stop(),
+    stop: async () => {
+      await pool.close();
+      await proxy.stop();
+    },
   };
 }
 

@@ -126,6 +126,34 @@ describe('documents', () => {
     expect(read).toEqual(created);
   });
 
+  test('a JSON body is stored as sent: every digit of a number, the last of duplicate keys', async () => {
+    const post = (body: string): Promise<Response> =>
+      fetch(`${api.baseUrl}/v1/collections/${name}/documents`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${api.keys.writer ?? ''}`,
+          'content-type': 'application/json',
+        },
+        body,
+      });
+    const response = await post(
+      '\ufeff {"big": 123456789012345678901234567890.5, "k": 1, "k": 2} ',
+    );
+    expect(response.status).toBe(201);
+    const text = await response.text();
+    expect(text).toContain('"big": 123456789012345678901234567890.5');
+    expect((JSON.parse(text) as { doc: unknown }).doc).toEqual({
+      big: 1.2345678901234568e29,
+      k: 2,
+    });
+    // Fastify's checks still hold: prototype poisoning, bodies that are not objects, NUL.
+    expect((await post('{"__proto__": {"x": 1}}')).status).toBe(400);
+    expect((await post('[1, 2]')).status).toBe(400);
+    const nul = await post('{"a": "\\u0000"}');
+    expect(nul.status).toBe(400);
+    expect(await nul.text()).toContain('u0000');
+  });
+
   test('GET with If-None-Match of the current ETag is 304', async () => {
     const created = await writer.insert(name, { x: 1 });
     const response = await fetch(`${api.baseUrl}/v1/collections/${name}/documents/${created.id}`, {

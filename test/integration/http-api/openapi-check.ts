@@ -1,6 +1,7 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { ValidateFunction } from 'ajv';
+import { bufferedResponse, type Transport } from '../../../sdk/transport.js';
 
 interface Operation {
   readonly method: string;
@@ -11,7 +12,7 @@ interface Operation {
 /**
  * Checks every JSON response the tests receive against the OpenAPI document the server
  * publishes: the status must be documented for the operation, and the body must match its
- * schema. Use `fetch` in place of the global fetch (the SDK takes it as an option).
+ * schema. Use `fetch` in place of the global fetch, or `transport(inner)` around an SDK transport.
  */
 export class OpenApiCheck {
   readonly failures: string[] = [];
@@ -43,25 +44,51 @@ export class OpenApiCheck {
       typeof input === 'string' ? input : input instanceof URL ? input.href : input.url,
     );
     const method = (init?.method ?? 'GET').toLowerCase();
-    await this.check(method, url.pathname, response.clone());
+    const copy = response.clone();
+    await this.check(method, url.pathname, copy.status, copy.headers, () => copy.json());
     return response;
   };
 
-  private async check(method: string, path: string, response: Response): Promise<void> {
+  /** `inner` with every response checked (JSON bodies are read whole to check them). */
+  transport(inner: Transport): Transport {
+    return async (request) => {
+      const response = await inner(request);
+      const method = request.method.toLowerCase();
+      const path = new URL(request.url).pathname;
+      if (!(response.header('content-type') ?? '').startsWith('application/json')) {
+        await this.check(method, path, response.status, response.headers(), () => {
+          throw new Error('not JSON');
+        });
+        return response;
+      }
+      const bytes = await response.bytes();
+      await this.check(method, path, response.status, response.headers(), () =>
+        Promise.resolve(JSON.parse(new TextDecoder().decode(bytes))),
+      );
+      return bufferedResponse(response.status, response.headers(), bytes);
+    };
+  }
+
+  private async check(
+    method: string,
+    path: string,
+    statusCode: number,
+    headers: Headers,
+    json: () => Promise<unknown>,
+  ): Promise<void> {
     const operation = this.operations.find((op) => op.method === method && op.pattern.test(path));
     if (!operation) {
-      if (response.status !== 404)
-        this.failures.push(`${method} ${path}: not in the OpenAPI document`);
+      if (statusCode !== 404) this.failures.push(`${method} ${path}: not in the OpenAPI document`);
       return;
     }
     const responses = this.document.paths[operation.template]?.[method]?.responses ?? {};
-    const status = String(response.status);
+    const status = String(statusCode);
     const documented = responses[status];
     if (!documented) {
       this.failures.push(`${method} ${operation.template}: status ${status} is not documented`);
       return;
     }
-    const type = response.headers.get('content-type') ?? '';
+    const type = headers.get('content-type') ?? '';
     if (!type.startsWith('application/json')) return;
     const pointer = `openapi#/paths/${escape(operation.template)}/${method}/responses/${status}/content/application~1json/schema`;
     if (!documented.content?.['application/json']) {
@@ -74,7 +101,7 @@ export class OpenApiCheck {
       if (!validate) throw new Error(`no schema at ${pointer}`);
       this.validators.set(pointer, validate);
     }
-    const body: unknown = await response.json();
+    const body: unknown = await json();
     this.checked++;
     if (!validate(body)) {
       this.failures.push(

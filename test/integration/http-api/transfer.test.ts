@@ -3,6 +3,7 @@
  * numbers), the all-or-nothing option, JSON array bodies, and an export of a large collection
  * whose memory stays flat (measured loosely: no timing assertions).
  */
+import { tableFromIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { DocFusionClient } from '../../../sdk/client.js';
 import { startApiProxy, uniqueName, type ApiProxy } from './api-support.js';
@@ -168,5 +169,83 @@ describe('export', () => {
       (await reader.exportResponse(name).then((r) => r.text())).split('\n')[0] ?? '',
     ) as { n: number };
     expect(first.n).toBe(1);
+  });
+});
+
+describe('the SDK over fetch (the portable transport)', () => {
+  test('streams an import in, an export out, and reads Arrow and NDJSON query answers', async () => {
+    const name = await collection('viafetch');
+    const viaFetch = api.client('writer', { fetch: true });
+    const result = await viaFetch.import(
+      name,
+      ndjson(5000, (n) => (n === 17 ? '{"bad": ' : JSON.stringify({ n }))),
+    );
+    expect(result).toMatchObject({ inserted: 4999, rejected: 1, errors: [{ line: 17 }] });
+    let exported = 0;
+    for await (const doc of viaFetch.export(name)) {
+      if (exported === 0) expect(doc).toEqual({ n: 1 });
+      exported++;
+    }
+    expect(exported).toBe(4999);
+    const table = tableFromIPC(await viaFetch.queryArrow(`SELECT count(*) AS c FROM ${name}`));
+    expect(Number(table.getChild('c')?.get(0))).toBe(4999);
+    const lines: unknown[] = [];
+    for await (const line of viaFetch.queryNdjson(`SELECT 1 AS one`)) lines.push(line);
+    expect(lines).toHaveLength(3);
+    const created = await viaFetch.insert(name, { a: 1 });
+    await viaFetch.delete(name, created.id, created.etag);
+    await expect(viaFetch.get(name, created.id)).rejects.toMatchObject({ status: 404 });
+  });
+});
+
+describe('parallel import batches (import_parallel)', () => {
+  let small: ApiProxy;
+  beforeAll(async () => {
+    small = await startApiProxy({ api: { importBatchSize: 100, importParallel: 3 } });
+  });
+  afterAll(async () => {
+    await small.stop();
+    expect(small.openapi.failures).toEqual([]);
+  });
+
+  test('bad lines found by Postgres or on retry are reported exactly; ids follow the lines', async () => {
+    const name = uniqueName('par');
+    await small.client('admin').createCollection(name);
+    const bad = new Map<number, string>([
+      [5, '{"lone": "\\ud800"}'], // valid for JSON.parse, refused by Postgres
+      [250, '{"a": 1,}'], // looks like an object: left to Postgres, then checked on retry
+      [251, '{"b": tru}'],
+      [777, '[1]'],
+      [1999, '{"lone": "\\udc00"}'],
+      [2000, '{"x": "\\u0000"}'],
+    ]);
+    const writer = small.client('writer');
+    const result = await writer.import(
+      name,
+      ndjson(2000, (n) => bad.get(n) ?? JSON.stringify({ n, s: 'tab\there \\ "q"' }), 300),
+    );
+    expect(result.inserted).toBe(2000 - bad.size);
+    expect(result.errors.map((e) => e.line)).toEqual([...bad.keys()]);
+    const messages = result.errors.map((e) => e.message);
+    expect(messages[0]).toContain('invalid input syntax for type json');
+    expect(messages[1]).toContain('invalid JSON');
+    expect(messages[2]).toContain('invalid JSON');
+    expect(messages[3]).toBe('not a JSON object');
+    expect(messages[5]).toContain('\\u0000');
+    const seen: number[] = [];
+    for await (const doc of small.client('reader').export(name)) {
+      expect(doc.s).toBe('tab\there \\ "q"');
+      seen.push(doc.n as number);
+    }
+    // Exported by id: the same order as the lines, though batches loaded side by side.
+    expect(seen).toEqual([...Array(2000).keys()].map((i) => i + 1).filter((n) => !bad.has(n)));
+  });
+
+  test('an import into a collection that does not exist is a 404', async () => {
+    const error = await small
+      .client('writer')
+      .import(uniqueName('nope'), '{"a":1}\n')
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 404 });
   });
 });

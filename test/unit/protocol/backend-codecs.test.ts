@@ -391,6 +391,8 @@ describe('cross-check with pg-protocol (node-postgres)', () => {
       pgSerialize.startup({ user: 'u', database: 'd' }),
     );
     expect(fe.copyData(Buffer.from('x'))).toEqual(pgSerialize.copyData(Buffer.from('x')));
+    const data = Buffer.from('1\t{"a":1}\n');
+    expect(Buffer.concat([fe.copyDataHeader(data.length), data])).toEqual(fe.copyData(data));
     expect(fe.copyDone()).toEqual(pgSerialize.copyDone());
     expect(fe.copyFail('no')).toEqual(pgSerialize.copyFail('no'));
   });
