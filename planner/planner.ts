@@ -7,7 +7,7 @@ import { Prefilter } from './prefilter.js';
 import { callEdits, inexactEdits, TextRenderer, type InexactNote } from './pushdown.js';
 import { planResidual, type ResidualPlan } from './residual-plan.js';
 import type { Token } from './select-clauses.js';
-import { findWords } from './sql-text.js';
+import { findWords, WordSet } from './sql-text.js';
 
 /** What the planner decided for one Query or Parse. */
 export type Plan =
@@ -40,6 +40,7 @@ export interface PlanOptions {
 
 /** A name libpg-query's grammar reserves (SQL/JSON JSON_EXISTS): masked before parsing. */
 const MASKED: Readonly<Record<string, string>> = { json_exists: '__df_exists' };
+const MASKED_WORDS = new WordSet(Object.keys(MASKED));
 
 /** A parser: libpg-query's parseSync, injected so the planner stays free of loading concerns. */
 export type ParseFn = (sql: string) => readonly { readonly stmt: unknown }[];
@@ -217,7 +218,7 @@ function explainPlan(
 
 function mask(sql: Buffer): Buffer {
   let out: Buffer | undefined;
-  for (const at of findWords(sql, (word) => word in MASKED)) {
+  for (const at of findWords(sql, MASKED_WORDS)) {
     out ??= Buffer.from(sql);
     const word = sql.toString('latin1', at, at + 11).toLowerCase();
     const replacement = MASKED[word];
