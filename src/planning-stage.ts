@@ -147,8 +147,7 @@ export class PlanningStage {
     }
     const passed = this.prefiltered === frame;
     this.prefiltered = undefined;
-    // A frame the prefilter passed in needsWork is a Query or Parse of plain SQL, not DDL.
-    if (!passed && isDdl(frame)) this.service.invalidate();
+    if (isDdl(frame)) this.service.invalidate();
     const text = sqlOf(frame);
     if (!passed && !this.service.mayPlan(text.sql)) {
       this.residual.forget(frame);
