@@ -215,3 +215,98 @@ export class WordSet {
     return this.words.has(word);
   }
 }
+
+/**
+ * A constant as the client wrote it: a plain string literal ('…', no backslash, no E/B/X/U&
+ * prefix or type name glued to it) or an unsigned number. `kind`: 'S' string, 'I' integer,
+ * 'D' decimal or exponent.
+ */
+export interface Literal {
+  readonly start: number;
+  readonly end: number;
+  readonly kind: 'S' | 'I' | 'D';
+}
+
+const DOT = 0x2e;
+const AMPERSAND = 0x26;
+
+function isDigit(b: number): boolean {
+  return b >= 0x30 && b <= 0x39;
+}
+
+/**
+ * The literals of a statement, in order, outside comments, quoted identifiers and dollar-quoted
+ * strings; undefined when a string is not terminated. Anything this scan is unsure of (a prefixed
+ * string, a backslash, `1_000`, `0x1f`, `$1`) is not reported, so it stays part of whatever the
+ * caller compares byte for byte.
+ */
+export function findLiterals(sql: Buffer): Literal[] | undefined {
+  const out: Literal[] = [];
+  for (let i = 0; i < sql.length;) {
+    const b = byteAt(sql, i);
+    if (b === QUOTE) {
+      const prev = byteAt(sql, i - 1);
+      if (isIdentPart(prev) || prev === AMPERSAND) {
+        i = skipOpaque(sql, i); // E'…', B'…', X'…', N'…', U&'…', typename'…'
+        continue;
+      }
+      let j = i + 1;
+      let plain = true;
+      for (;;) {
+        if (j >= sql.length) return undefined;
+        const c = byteAt(sql, j);
+        if (c === QUOTE) {
+          if (byteAt(sql, j + 1) !== QUOTE) break;
+          j += 2;
+          continue;
+        }
+        if (c === BACKSLASH) plain = false;
+        j++;
+      }
+      if (plain) out.push({ start: i, end: j + 1, kind: 'S' });
+      i = j + 1;
+      continue;
+    }
+    const next = skipOpaque(sql, i);
+    if (next !== i) {
+      i = next;
+      continue;
+    }
+    if (isIdentStart(b) || b === DOLLAR) {
+      let j = i + 1;
+      while (j < sql.length && isIdentPart(byteAt(sql, j))) j++;
+      i = j;
+      continue;
+    }
+    if (isDigit(b) || (b === DOT && isDigit(byteAt(sql, i + 1)))) {
+      let j = i;
+      let kind: Literal['kind'] = 'I';
+      while (isDigit(byteAt(sql, j))) j++;
+      if (byteAt(sql, j) === DOT) {
+        kind = 'D';
+        j++;
+        while (isDigit(byteAt(sql, j))) j++;
+      }
+      const e = byteAt(sql, j);
+      if (e === 0x65 || e === 0x45) {
+        const sign = byteAt(sql, j + 1) === 0x2b || byteAt(sql, j + 1) === DASH ? 1 : 0;
+        if (isDigit(byteAt(sql, j + 1 + sign))) {
+          kind = 'D';
+          j += 1 + sign;
+          while (isDigit(byteAt(sql, j))) j++;
+        }
+      }
+      const after = byteAt(sql, j);
+      if (isIdentPart(after) || after === DOT || byteAt(sql, i - 1) === DOT) {
+        // Trailing junk, a hex or underscored number, a qualified name: not a plain literal.
+        while (j < sql.length && (isIdentPart(byteAt(sql, j)) || byteAt(sql, j) === DOT)) j++;
+      } else {
+        out.push({ start: i, end: j, kind });
+      }
+      i = j;
+      continue;
+    }
+    i++;
+  }
+  return out;
+}
