@@ -1,6 +1,6 @@
 import type { DocFusionFunction } from '../udf/function.js';
 import { functionOf } from './analyze.js';
-import { asNode, isFields, location, type Fields } from './ast.js';
+import { asNode, isFields, location } from './ast.js';
 import type { Plan } from './planner.js';
 import type { DerivedPiece, Piece } from './pushdown.js';
 import { findLiterals, type Literal } from './sql-text.js';
@@ -88,7 +88,10 @@ export function templateOf(input: TemplateInput): PlanTemplate | undefined {
   if (kind === undefined || !SHAREABLE.has(kind)) return undefined;
   if (plan.kind === 'rewrite' && input.pieces === undefined) return undefined;
   const pieces = input.pieces ?? [];
-  const free = valueFreeConstants(input.statement, input.functions);
+  const free =
+    shape.literals.length === 0
+      ? new Map<number, 'S' | 'N'>()
+      : valueFreeConstants(input.statement, input.functions);
   const indexAt = new Map(shape.literals.map((literal, i) => [literal.start, i]));
   // A string literal a derived piece reads (the value of an Inexact superset) is a hole although
   // it sits beside a DocFusion call: the piece is the planner's only use of its value.
@@ -212,54 +215,52 @@ const KEYED_CLAUSES = new Set([
 
 /**
  * Byte offsets of the A_Const nodes outside every expression involving a DocFusion call and
- * outside the keyed clauses, with their kind ('S' string, 'N' number; others are left out).
+ * outside the keyed clauses, with their kind ('S' string, 'N' number; others are left out). One
+ * pass, bottom up: a subtree reports whether it holds a DocFusion call and its constants still
+ * free; a node that is not a boundary and holds a call frees none of them.
  */
 function valueFreeConstants(
   statement: unknown,
   functions: ReadonlyMap<string, DocFusionFunction>,
 ): Map<number, 'S' | 'N'> {
-  const withCall = new Set<Fields>();
-  const mark = (value: unknown): boolean => {
+  const free = new Map<number, 'S' | 'N'>();
+  interface Found {
+    call: boolean;
+    constants: [number, 'S' | 'N'][];
+  }
+  const merge = (into: Found, from: Found): void => {
+    into.call ||= from.call;
+    for (const constant of from.constants) into.constants.push(constant);
+  };
+  const visit = (value: unknown): Found => {
+    const found: Found = { call: false, constants: [] };
     if (Array.isArray(value)) {
-      let found = false;
-      for (const item of value) found = mark(item) || found;
+      for (const item of value) merge(found, visit(item));
       return found;
     }
-    if (!isFields(value)) return false;
-    const node = asNode(value);
-    let found = node?.kind === 'FuncCall' && functionOf(node, functions) !== undefined;
-    for (const child of Object.values(node?.fields ?? value)) {
-      if (typeof child === 'object' && child !== null) found = mark(child) || found;
-    }
-    if (found && node !== undefined) withCall.add(node.fields);
-    return found;
-  };
-  mark(statement);
-
-  const free = new Map<number, 'S' | 'N'>();
-  const visit = (value: unknown, tainted: boolean): void => {
-    if (Array.isArray(value)) {
-      for (const item of value) visit(item, tainted);
-      return;
-    }
-    if (!isFields(value)) return;
+    if (!isFields(value)) return found;
     const node = asNode(value);
     if (node?.kind === 'A_Const') {
       const at = location(node);
-      if (tainted || at === undefined) return;
-      if (isFields(node.fields.sval)) free.set(at, 'S');
-      else if (isFields(node.fields.ival) || isFields(node.fields.fval)) free.set(at, 'N');
-      return;
-    }
-    const inner =
-      tainted || (node !== undefined && !BOUNDARIES.has(node.kind) && withCall.has(node.fields));
-    for (const [key, child] of Object.entries(node?.fields ?? value)) {
-      if (typeof child === 'object' && child !== null) {
-        visit(child, inner || KEYED_CLAUSES.has(key));
+      if (at === undefined) return found;
+      if (isFields(node.fields.sval)) found.constants.push([at, 'S']);
+      else if (isFields(node.fields.ival) || isFields(node.fields.fval)) {
+        found.constants.push([at, 'N']);
       }
+      return found;
     }
+    found.call = node?.kind === 'FuncCall' && functionOf(node, functions) !== undefined;
+    for (const key in node?.fields ?? value) {
+      const child = (node?.fields ?? value)[key];
+      if (typeof child !== 'object' || child === null) continue;
+      const inner = visit(child);
+      if (KEYED_CLAUSES.has(key)) inner.constants = [];
+      merge(found, inner);
+    }
+    if (found.call && node !== undefined && !BOUNDARIES.has(node.kind)) found.constants = [];
+    return found;
   };
-  visit(statement, false);
+  for (const [at, kind] of visit(statement).constants) free.set(at, kind);
   return free;
 }
 
