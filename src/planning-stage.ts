@@ -314,7 +314,13 @@ function answer(frame: Frame, expect: 'query' | 'parse', bytes: Buffer): Decisio
 }
 
 function replacedQuery(sql: string): Frame {
-  return frameOf(fe.query(sql));
+  if (sql.includes('\0')) throw new Error('cannot write a C string containing NUL');
+  const length = 4 + Buffer.byteLength(sql) + 1;
+  const out = Buffer.allocUnsafe(1 + length);
+  out[0] = FrontendCode.Query;
+  out.writeInt32BE(length, 1);
+  out[out.write(sql, 5, 'utf8') + 5] = 0;
+  return frameOf(out);
 }
 
 /** The Query or Parse with its SQL replaced (a Parse keeps its name and parameter types). */
@@ -324,6 +330,7 @@ function replaced(frame: Frame, text: StatementText, sql: string): Frame {
     const parse = decodeParse(frame.body);
     return frameOf(fe.parse(parse.name, sql, parse.paramTypes));
   }
+  if (sql.includes('\0')) throw new Error('cannot write a C string containing NUL');
   const sqlBytes = Buffer.byteLength(sql);
   const length = 4 + text.name.length + sqlBytes + 1 + text.types.length;
   const out = Buffer.allocUnsafe(1 + length);
