@@ -1,5 +1,5 @@
 import { Catalog } from '../planner/catalog.js';
-import { instantiate, matches, shapeOf, type PlanTemplate } from '../planner/plan-template.js';
+import { PlanCache } from '../planner/plan-cache.js';
 import { Planner, type Plan, type PlanOptions } from '../planner/planner.js';
 import { registerAll } from '../udf/registry.js';
 import { CatalogSource } from './catalog-source.js';
@@ -7,23 +7,14 @@ import { planCacheLookups } from './metrics.js';
 import { parseSql, scanSql } from './sql-parser.js';
 import type { AdminCredentials, UpstreamEndpoint } from './upstream-target.js';
 
-/** Plans kept by exact statement text, and templates kept by statement shape (each at most). */
-const PLAN_CACHE_SIZE = 512;
-/** Templates of one shape (different constants the plan depends on, such as JSON paths). */
-const TEMPLATES_PER_SHAPE = 16;
-
-const SHAPE_HITS = planCacheLookups.labels('shape');
-const TEXT_HITS = planCacheLookups.labels('text');
+const HITS = { shape: planCacheLookups.labels('shape'), text: planCacheLookups.labels('text') };
 const MISSES = planCacheLookups.labels('miss');
 
 /**
  * The planner as the server uses it: one catalog per upstream database (read over the admin
- * login), and two plan caches so a statement a client runs again is not parsed again: plan
- * templates by statement shape (the text with its constants replaced by markers; a statement
- * differing only in constants the plan does not depend on re-uses the plan, its own constants
- * spliced in: see planner/plan-template.ts), and, for plans that cannot be shared that way
- * (residual, EXPLAIN, several statements), plans by exact text. DDL through the proxy empties
- * all of them.
+ * login), and the plan caches (planner/plan-cache.ts: by statement shape, so statements that
+ * differ only in constants the plan does not depend on share a plan, and by exact text), so a
+ * statement a client runs again is not parsed again. DDL through the proxy empties all of them.
  */
 export class PlanService {
   readonly planner = new Planner(
@@ -32,11 +23,7 @@ export class PlanService {
     (sql) => scanSql(sql),
   );
   private readonly catalogs = new Map<string, { catalog: Catalog; source: CatalogSource }>();
-  /** Least recently used first. */
-  private readonly plans = new Map<string, Plan>();
-  /** By cache prefix and shape key; least recently used first. */
-  private readonly templates = new Map<string, PlanTemplate[]>();
-  private templateCount = 0;
+  private readonly cache = new PlanCache();
   /** Lookups by result, since start (also the metric docfusion_plan_cache_lookups_total). */
   readonly lookups = { shape: 0, text: 0, miss: 0 };
 
@@ -52,86 +39,23 @@ export class PlanService {
 
   /** A cached plan, or undefined (then call `plan`). */
   cached(endpoint: UpstreamEndpoint, sql: Buffer, options: PlanOptions): Plan | undefined {
-    const prefix = cachePrefix(endpoint, options);
-    const shape = shapeOf(sql);
-    if (shape !== undefined) {
-      const key = prefix + shape.key;
-      const bucket = this.templates.get(key);
-      for (const template of bucket ?? []) {
-        if (!matches(template, shape)) continue;
-        const plan = instantiate(template, shape, sql);
-        if (plan === undefined) continue;
-        if (bucket !== undefined) {
-          this.templates.delete(key);
-          this.templates.set(key, bucket);
-        }
-        this.lookups.shape++;
-        SHAPE_HITS.inc();
-        return plan;
-      }
-    }
-    const key = prefix + (shape?.bytes ?? sql.toString('latin1'));
-    const plan = this.plans.get(key);
-    if (plan !== undefined) {
-      this.plans.delete(key);
-      this.plans.set(key, plan);
-      this.lookups.text++;
-      TEXT_HITS.inc();
-    }
-    return plan;
+    const found = this.cache.get(cachePrefix(endpoint, options), sql);
+    if (found === undefined) return undefined;
+    this.lookups[found.hit]++;
+    HITS[found.hit].inc();
+    return found.plan;
   }
 
   async plan(endpoint: UpstreamEndpoint, sql: Buffer, options: PlanOptions): Promise<Plan> {
     this.lookups.miss++;
     MISSES.inc();
-    const shape = shapeOf(sql);
-    // A copy: the plan and its template must not keep the client's receive buffer alive.
-    const own = Buffer.from(sql);
     const catalog = this.catalogFor(endpoint);
-    const prefix = cachePrefix(endpoint, options);
-    if (shape === undefined) {
-      const plan = await this.planner.plan(own, catalog, options);
-      this.keepPlan(prefix + own.toString('latin1'), plan);
-      return plan;
-    }
-    const { plan, template } = await this.planner.planShared(own, shape, catalog, options);
-    if (template === undefined) this.keepPlan(prefix + shape.bytes, plan);
-    else this.keepTemplate(prefix + shape.key, template);
-    return plan;
-  }
-
-  private keepPlan(key: string, plan: Plan): void {
-    this.plans.delete(key);
-    this.plans.set(key, plan);
-    if (this.plans.size > PLAN_CACHE_SIZE) {
-      const oldest = this.plans.keys().next();
-      if (oldest.done !== true) this.plans.delete(oldest.value);
-    }
-  }
-
-  private keepTemplate(key: string, template: PlanTemplate): void {
-    const bucket = this.templates.get(key) ?? [];
-    this.templates.delete(key);
-    this.templates.set(key, bucket);
-    bucket.push(template);
-    this.templateCount++;
-    if (bucket.length > TEMPLATES_PER_SHAPE) {
-      bucket.shift();
-      this.templateCount--;
-    }
-    while (this.templateCount > PLAN_CACHE_SIZE) {
-      const oldest = this.templates.entries().next();
-      if (oldest.done === true) break;
-      this.templates.delete(oldest.value[0]);
-      this.templateCount -= oldest.value[1].length;
-    }
+    return this.cache.plan(cachePrefix(endpoint, options), sql, this.planner, catalog, options);
   }
 
   /** DDL went through the proxy: column types and therefore plans may have changed. */
   invalidate(): void {
-    this.plans.clear();
-    this.templates.clear();
-    this.templateCount = 0;
+    this.cache.clear();
     for (const { catalog } of this.catalogs.values()) catalog.invalidate();
   }
 
