@@ -4,10 +4,11 @@ import { findCalls, relationNames, type DocFusionCall } from './analyze.js';
 import { asNode, field } from './ast.js';
 import type { Catalog } from './catalog.js';
 import { Prefilter } from './prefilter.js';
-import { callEdits, inexactEdits, TextRenderer, type InexactNote } from './pushdown.js';
+import { templateOf, type PlanTemplate, type StatementShape } from './plan-template.js';
+import { callEdits, inexactEdits, TextRenderer, type InexactNote, type Piece } from './pushdown.js';
 import { planResidual, type ResidualPlan } from './residual-plan.js';
 import type { Token } from './select-clauses.js';
-import { findWords } from './sql-text.js';
+import { findWords, WordSet } from './sql-text.js';
 
 /** What the planner decided for one Query or Parse. */
 export type Plan =
@@ -40,6 +41,7 @@ export interface PlanOptions {
 
 /** A name libpg-query's grammar reserves (SQL/JSON JSON_EXISTS): masked before parsing. */
 const MASKED: Readonly<Record<string, string>> = { json_exists: '__df_exists' };
+const MASKED_WORDS = new WordSet(Object.keys(MASKED));
 
 /** A parser: libpg-query's parseSync, injected so the planner stays free of loading concerns. */
 export type ParseFn = (sql: string) => readonly { readonly stmt: unknown }[];
@@ -83,6 +85,11 @@ export class Planner {
     return tokens;
   }
 
+  /** Pushdown off, but the proxy cannot evaluate the statement: every call pushed after all. */
+  private pushedAnyway(sql: Buffer, catalog: Catalog, options: PlanOptions): Promise<Plan> {
+    return this.plan(sql, catalog, { ...options, pushdown: true });
+  }
+
   /** The cheap test every Query and Parse goes through. */
   mayPlan(sql: Buffer): boolean {
     return this.prefilter.mayCall(sql);
@@ -93,13 +100,49 @@ export class Planner {
    * (42883, 22P02, 22023, 0A000).
    */
   async plan(sql: Buffer, catalog: Catalog, options: PlanOptions): Promise<Plan> {
+    return (await this.planWith(sql, undefined, catalog, options)).plan;
+  }
+
+  /**
+   * Plan like `plan`, and also give a template of the plan that statements of the same shape
+   * (differing only in constants the plan does not depend on) may share (see plan-template.ts).
+   */
+  async planShared(
+    sql: Buffer,
+    shape: StatementShape,
+    catalog: Catalog,
+    options: PlanOptions,
+  ): Promise<SharedPlan> {
+    return this.planWith(sql, shape, catalog, options);
+  }
+
+  private async planWith(
+    sql: Buffer,
+    shape: StatementShape | undefined,
+    catalog: Catalog,
+    options: PlanOptions,
+  ): Promise<SharedPlan> {
     const masked = mask(sql);
     let statements: readonly { readonly stmt: unknown }[];
     try {
       statements = this.parse(masked.toString('utf8'));
     } catch {
-      return { kind: 'forward' }; // Postgres reports the syntax error itself
+      return { plan: { kind: 'forward' }, template: undefined }; // Postgres reports the error
     }
+    const template = (plan: Plan, pieces?: readonly Piece[]): SharedPlan => ({
+      plan,
+      template:
+        shape !== undefined && statements.length === 1
+          ? templateOf({
+              sql,
+              shape,
+              statement: statements[0]?.stmt,
+              functions: this.functions,
+              plan,
+              pieces,
+            })
+          : undefined,
+    });
     const names = statements.flatMap((s) => relationNames(s.stmt));
     const relations = catalog.cached(names) ?? (await catalog.relations(names));
     const calls: DocFusionCall[] = [];
@@ -123,7 +166,7 @@ export class Planner {
         }),
       );
     }
-    if (calls.length === 0) return { kind: 'forward' };
+    if (calls.length === 0) return template({ kind: 'forward' });
     const arrowOnly = calls.filter((call) => call.fn.pushdown === undefined);
     if (arrowOnly.length === 0 && options.pushdown) {
       const inexact: InexactNote[] = [];
@@ -131,9 +174,10 @@ export class Planner {
         ...statements.flatMap(({ stmt }) => callEdits(stmt, calls)),
         ...statements.flatMap(({ stmt }) => inexactEdits(masked, stmt, calls, inexact)),
       ];
-      const text = new TextRenderer(sql, edits).range(0, sql.length);
-      if (explain) return explainPlan(text, calls, inexact);
-      return { kind: 'rewrite', sql: text, calls, inexact };
+      const renderer = new TextRenderer(sql, edits);
+      if (explain) return unshared(explainPlan(renderer.range(0, sql.length), calls, inexact));
+      const pieces = renderer.pieces(0, sql.length);
+      return template({ kind: 'rewrite', sql: renderer.text(pieces), calls, inexact }, pieces);
     }
     const only = statements.length === 1 ? asNode(statements[0]?.stmt) : undefined;
     const select = explain ? asNode(explain.query) : only;
@@ -148,25 +192,35 @@ export class Planner {
       if (residual.kind === 'planned') {
         if (explain) {
           const prefix = sql.toString('utf8', 0, this.selectTokens(masked)[0]?.start ?? 0);
-          return {
+          return unshared({
             kind: 'explain',
             sql: `${prefix}${residual.plan.pushedSql}`,
             lines: [...residual.plan.explain, 'Postgres plan of the pushed SQL:'],
             ...(explain.analyze ? { analyze: residual.plan } : {}),
-          };
+          });
         }
-        return { kind: 'residual', plan: residual.plan };
+        return unshared({ kind: 'residual', plan: residual.plan });
       }
-      if (arrowOnly.length === 0) return this.plan(sql, catalog, { ...options, pushdown: true });
+      if (arrowOnly.length === 0) return unshared(await this.pushedAnyway(sql, catalog, options));
       throw unsupported(residual.reason);
     }
-    if (arrowOnly.length === 0) return this.plan(sql, catalog, { ...options, pushdown: true });
+    if (arrowOnly.length === 0) return unshared(await this.pushedAnyway(sql, catalog, options));
     const first = arrowOnly[0];
     throw unsupported(
       `${first?.fn.name ?? 'this function'} runs only in the proxy, which evaluates it in the ` +
         `result of a single SELECT (not in ${describe(only?.kind)})`,
     );
   }
+}
+
+/** A plan and, when statements of its shape may share it, its template. */
+export interface SharedPlan {
+  readonly plan: Plan;
+  readonly template: PlanTemplate | undefined;
+}
+
+function unshared(plan: Plan): SharedPlan {
+  return { plan, template: undefined };
 }
 
 function unsupported(reason: string): PgError {
@@ -217,7 +271,7 @@ function explainPlan(
 
 function mask(sql: Buffer): Buffer {
   let out: Buffer | undefined;
-  for (const at of findWords(sql, (word) => word in MASKED)) {
+  for (const at of findWords(sql, MASKED_WORDS)) {
     out ??= Buffer.from(sql);
     const word = sql.toString('latin1', at, at + 11).toLowerCase();
     const replacement = MASKED[word];

@@ -1,4 +1,4 @@
-import { findWords } from './sql-text.js';
+import { findWords, WordSet } from './sql-text.js';
 
 const J = 0x6a; // j
 const S = 0x73; // s
@@ -12,10 +12,14 @@ const UNDERSCORE = 0x5f;
  * looking for a registered name outside strings and comments. The parser has the last word.
  */
 export class Prefilter {
-  constructor(private readonly names: ReadonlySet<string>) {}
+  private readonly names: WordSet;
+
+  constructor(names: ReadonlySet<string>) {
+    this.names = new WordSet(names);
+  }
 
   mayCall(sql: Buffer): boolean {
-    return hasJsonPrefix(sql) && findWords(sql, (word) => this.names.has(word)).length > 0;
+    return hasJsonPrefix(sql) && findWords(sql, this.names).length > 0;
   }
 }
 

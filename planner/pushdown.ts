@@ -6,10 +6,28 @@ import { tokenEnd } from './sql-text.js';
 interface Edit {
   readonly start: number;
   readonly end: number;
-  readonly render: (text: TextRenderer) => string;
+  readonly render: (text: TextRenderer) => string | readonly Piece[];
   /** Renders its own range again inside (a conjunct wrapped with its superset). */
   readonly wraps?: boolean;
 }
+
+/**
+ * Generated text that depends on the value of one string literal of the statement (and on
+ * nothing else the statement's shape does not fix): a shared plan renders it again for another
+ * value that `accepts` takes (see plan-template.ts).
+ */
+export interface DerivedPiece {
+  /** The literal's byte range. */
+  readonly literal: readonly [number, number];
+  /** Its value in this statement. */
+  readonly value: string;
+  /** Would the planner have made the same decision for this value? */
+  readonly accepts: (value: string) => boolean;
+  readonly render: (value: string) => string;
+}
+
+/** Rendered text: a byte range of the statement copied verbatim, or generated text. */
+export type Piece = string | readonly [number, number] | DerivedPiece;
 
 /** Why an index-friendly superset was added beside an exact conjunct. */
 export interface InexactNote {
@@ -48,23 +66,45 @@ export class TextRenderer {
    * part of it.
    */
   range(start: number, end: number, expression = false): string {
+    return this.text(this.pieces(start, end, expression));
+  }
+
+  /** The text of rendered pieces. */
+  text(pieces: readonly Piece[]): string {
     let out = '';
+    for (const piece of pieces) {
+      if (typeof piece === 'string') out += piece;
+      else if ('render' in piece) out += piece.render(piece.value);
+      else out += this.sql.toString('utf8', piece[0], piece[1]);
+    }
+    return out;
+  }
+
+  /**
+   * What `range` renders, as the byte ranges it copies verbatim and the text edits generate
+   * between them (how a plan template knows where the statement's literals land).
+   */
+  pieces(start: number, end: number, expression = false): Piece[] {
+    const out: Piece[] = [];
     let cursor = start;
     for (const edit of this.edits) {
       // An edit rendering its own range (a conjunct wrapped with its superset) sees the calls
       // inside it, not itself.
       if (edit.start < cursor || edit.end > end || this.rendering.has(edit)) continue;
       if (expression && edit.start === end && edit.end === end) continue;
-      out += this.sql.toString('utf8', cursor, edit.start);
+      if (cursor < edit.start) out.push([cursor, edit.start]);
       this.rendering.add(edit);
       try {
-        out += edit.render(this);
+        const rendered = edit.render(this);
+        if (typeof rendered === 'string') out.push(rendered);
+        else out.push(...rendered);
       } finally {
         this.rendering.delete(edit);
       }
       cursor = edit.end;
     }
-    return out + this.sql.toString('utf8', cursor, end);
+    if (cursor < end) out.push([cursor, end]);
+    return out;
   }
 
   private readonly rendering = new Set<Edit>();
@@ -160,7 +200,7 @@ function inexactFor(
     const key = call.args[1]?.constant;
     if (doc === undefined || typeof key !== 'string' || isIndexLike(key)) return undefined;
     const superset = `${doc} ? ${quoteLiteral(key)}`;
-    return wrap(call.span.start, call.span.end, superset, notes);
+    return wrap(call.span.start, call.span.end, [superset], notes);
   }
   if (conjunct.kind !== 'A_Expr' || conjunct.fields.kind !== 'AEXPR_OP') return undefined;
   if (names(fieldList(conjunct.fields, 'name')).join('.') !== '=') return undefined;
@@ -177,27 +217,37 @@ function inexactFor(
   const doc = indexedDocument(call);
   const keys = call.args.slice(1).map((arg) => arg.constant);
   if (doc === undefined || !canBeOnlyAString(value)) return undefined;
-  let pattern: unknown = value;
-  for (let i = keys.length - 1; i >= 0; i--) {
-    const key = keys[i];
+  const path: string[] = [];
+  for (const key of keys) {
     if (typeof key !== 'string' || isIndexLike(key)) return undefined;
-    pattern = { [key]: pattern };
+    path.push(key);
   }
-  const superset = `${doc} @> ${quoteLiteral(JSON.stringify(pattern))}`;
+  const constEnd = tokenEnd(sql, at);
+  // The pattern is the one thing here that depends on the value: a shared plan renders it again.
+  const pattern: DerivedPiece = {
+    literal: [at, constEnd],
+    value,
+    accepts: canBeOnlyAString,
+    render: (v) => {
+      let nested: unknown = v;
+      for (let i = path.length - 1; i >= 0; i--) nested = { [path[i] ?? '']: nested };
+      return quoteLiteral(JSON.stringify(nested));
+    },
+  };
   const start = Math.min(call.span.start, at);
-  const end = Math.max(call.span.end, tokenEnd(sql, at));
-  return wrap(start, end, superset, notes);
+  const end = Math.max(call.span.end, constEnd);
+  return wrap(start, end, [`${doc} @> `, pattern], notes);
 }
 
-function wrap(start: number, end: number, superset: string, notes: InexactNote[]): Edit {
+function wrap(start: number, end: number, superset: readonly Piece[], notes: InexactNote[]): Edit {
   return {
     start,
     end,
     wraps: true,
     render: (text) => {
-      const exact = text.range(start, end);
-      notes.push({ exact, inexact: superset });
-      return `(${exact} AND ${superset})`;
+      const exact = text.pieces(start, end);
+      notes.push({ exact: text.text(exact), inexact: text.text(superset) });
+      return ['(', ...exact, ' AND ', ...superset, ')'];
     },
   };
 }

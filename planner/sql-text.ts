@@ -164,9 +164,11 @@ export function tokenEnd(sql: Buffer, i: number): number {
 
 /**
  * Byte offsets of every occurrence of a word (case-insensitive ASCII, whole identifier) outside
- * strings and comments.
+ * strings and comments. `words` tells which (lower-case) words are wanted; only identifiers of a
+ * wanted length and first letter are decoded to ask it (a string per identifier is what such a
+ * scan would otherwise spend its time on).
  */
-export function findWords(sql: Buffer, isWanted: (word: string) => boolean): number[] {
+export function findWords(sql: Buffer, words: WordSet): number[] {
   const found: number[] = [];
   for (let i = 0; i < sql.length;) {
     const next = skipOpaque(sql, i);
@@ -178,11 +180,133 @@ export function findWords(sql: Buffer, isWanted: (word: string) => boolean): num
     if (isIdentStart(b)) {
       let j = i + 1;
       while (j < sql.length && isIdentPart(byteAt(sql, j))) j++;
-      if (isWanted(sql.toString('latin1', i, j).toLowerCase())) found.push(i);
+      if (words.mayHave(b, j - i) && words.has(sql.toString('latin1', i, j).toLowerCase())) {
+        found.push(i);
+      }
       i = j;
       continue;
     }
     i++;
   }
   return found;
+}
+
+/** Lower-case ASCII words findWords looks for, with a byte-level pre-check. */
+export class WordSet {
+  private readonly words: ReadonlySet<string>;
+  private readonly lengths = new Set<number>();
+  /** Lower-case first bytes of the words. */
+  private readonly firsts = new Set<number>();
+
+  constructor(words: Iterable<string>) {
+    this.words = new Set(words);
+    for (const word of this.words) {
+      this.lengths.add(word.length);
+      this.firsts.add(word.charCodeAt(0) | 0x20);
+    }
+  }
+
+  /** Could an identifier of `length` bytes starting with byte `first` be one of the words? */
+  mayHave(first: number, length: number): boolean {
+    return this.lengths.has(length) && this.firsts.has(first < 0x80 ? first | 0x20 : first);
+  }
+
+  has(word: string): boolean {
+    return this.words.has(word);
+  }
+}
+
+/**
+ * A constant as the client wrote it: a plain string literal ('…', no backslash, no E/B/X/U&
+ * prefix or type name glued to it) or an unsigned number. `kind`: 'S' string, 'I' integer,
+ * 'D' decimal or exponent.
+ */
+export interface Literal {
+  readonly start: number;
+  readonly end: number;
+  readonly kind: 'S' | 'I' | 'D';
+}
+
+const DOT = 0x2e;
+const AMPERSAND = 0x26;
+
+function isDigit(b: number): boolean {
+  return b >= 0x30 && b <= 0x39;
+}
+
+/**
+ * The literals of a statement, in order, outside comments, quoted identifiers and dollar-quoted
+ * strings; undefined when a string is not terminated. Anything this scan is unsure of (a prefixed
+ * string, a backslash, `1_000`, `0x1f`, `$1`) is not reported, so it stays part of whatever the
+ * caller compares byte for byte.
+ */
+export function findLiterals(sql: Buffer): Literal[] | undefined {
+  const out: Literal[] = [];
+  for (let i = 0; i < sql.length;) {
+    const b = byteAt(sql, i);
+    if (b === QUOTE) {
+      const prev = byteAt(sql, i - 1);
+      if (isIdentPart(prev) || prev === AMPERSAND) {
+        i = skipOpaque(sql, i); // E'…', B'…', X'…', N'…', U&'…', typename'…'
+        continue;
+      }
+      let j = i + 1;
+      let plain = true;
+      for (;;) {
+        if (j >= sql.length) return undefined;
+        const c = byteAt(sql, j);
+        if (c === QUOTE) {
+          if (byteAt(sql, j + 1) !== QUOTE) break;
+          j += 2;
+          continue;
+        }
+        if (c === BACKSLASH) plain = false;
+        j++;
+      }
+      if (plain) out.push({ start: i, end: j + 1, kind: 'S' });
+      i = j + 1;
+      continue;
+    }
+    const next = skipOpaque(sql, i);
+    if (next !== i) {
+      i = next;
+      continue;
+    }
+    if (isIdentStart(b) || b === DOLLAR) {
+      let j = i + 1;
+      while (j < sql.length && isIdentPart(byteAt(sql, j))) j++;
+      i = j;
+      continue;
+    }
+    if (isDigit(b) || (b === DOT && isDigit(byteAt(sql, i + 1)))) {
+      let j = i;
+      let kind: Literal['kind'] = 'I';
+      while (isDigit(byteAt(sql, j))) j++;
+      if (byteAt(sql, j) === DOT) {
+        kind = 'D';
+        j++;
+        while (isDigit(byteAt(sql, j))) j++;
+      }
+      const e = byteAt(sql, j);
+      if (e === 0x65 || e === 0x45) {
+        const sign = byteAt(sql, j + 1) === 0x2b || byteAt(sql, j + 1) === DASH ? 1 : 0;
+        if (isDigit(byteAt(sql, j + 1 + sign))) {
+          kind = 'D';
+          j += 1 + sign;
+          while (isDigit(byteAt(sql, j))) j++;
+        }
+      }
+      const after = byteAt(sql, j);
+      if (isIdentPart(after) || after === DOT || byteAt(sql, i - 1) === DOT) {
+        // Trailing junk, a hex or underscored number, a qualified name: not a plain literal.
+        while (j < sql.length && (isIdentPart(byteAt(sql, j)) || byteAt(sql, j) === DOT)) j++;
+      } else {
+        out.push({ start: i, end: j, kind });
+      }
+      i = j;
+      continue;
+    }
+    i++;
+  }
+  return out;
 }

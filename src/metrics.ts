@@ -90,6 +90,14 @@ export const bytesTotal = new client.Counter({
   },
 });
 
+/** Plan cache lookups of planned statements: `shape` and `text` hits, and misses (planned). */
+export const planCacheLookups = new client.Counter({
+  name: 'docfusion_plan_cache_lookups_total',
+  help: 'Plan cache lookups for statements that may call DocFusion functions, by result (shape: a plan shared by statements differing only in constants; text: a plan cached for this exact text; miss: planned).',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
 export const errorsTotal = new client.Counter({
   name: 'docfusion_errors_total',
   help: 'ErrorResponses sent to clients, by SQLSTATE class (first two characters).',

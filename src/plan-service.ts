@@ -1,16 +1,20 @@
 import { Catalog } from '../planner/catalog.js';
+import { PlanCache } from '../planner/plan-cache.js';
 import { Planner, type Plan, type PlanOptions } from '../planner/planner.js';
 import { registerAll } from '../udf/registry.js';
 import { CatalogSource } from './catalog-source.js';
+import { planCacheLookups } from './metrics.js';
 import { parseSql, scanSql } from './sql-parser.js';
 import type { AdminCredentials, UpstreamEndpoint } from './upstream-target.js';
 
-const PLAN_CACHE_SIZE = 512;
+const HITS = { shape: planCacheLookups.labels('shape'), text: planCacheLookups.labels('text') };
+const MISSES = planCacheLookups.labels('miss');
 
 /**
  * The planner as the server uses it: one catalog per upstream database (read over the admin
- * login), and a cache of plans by statement text so a statement a client runs again is not
- * parsed again. DDL through the proxy empties both.
+ * login), and the plan caches (planner/plan-cache.ts: by statement shape, so statements that
+ * differ only in constants the plan does not depend on share a plan, and by exact text), so a
+ * statement a client runs again is not parsed again. DDL through the proxy empties all of them.
  */
 export class PlanService {
   readonly planner = new Planner(
@@ -19,7 +23,9 @@ export class PlanService {
     (sql) => scanSql(sql),
   );
   private readonly catalogs = new Map<string, { catalog: Catalog; source: CatalogSource }>();
-  private readonly plans = new Map<string, Plan>();
+  private readonly cache = new PlanCache();
+  /** Lookups by result, since start (also the metric docfusion_plan_cache_lookups_total). */
+  readonly lookups = { shape: 0, text: 0, miss: 0 };
 
   constructor(
     private readonly admin: AdminCredentials,
@@ -33,29 +39,23 @@ export class PlanService {
 
   /** A cached plan, or undefined (then call `plan`). */
   cached(endpoint: UpstreamEndpoint, sql: Buffer, options: PlanOptions): Plan | undefined {
-    const key = cacheKey(endpoint, sql, options);
-    const plan = this.plans.get(key);
-    if (plan !== undefined) {
-      this.plans.delete(key);
-      this.plans.set(key, plan);
-    }
-    return plan;
+    const found = this.cache.get(cachePrefix(endpoint, options), sql);
+    if (found === undefined) return undefined;
+    this.lookups[found.hit]++;
+    HITS[found.hit].inc();
+    return found.plan;
   }
 
   async plan(endpoint: UpstreamEndpoint, sql: Buffer, options: PlanOptions): Promise<Plan> {
-    const plan = await this.planner.plan(sql, this.catalogFor(endpoint), options);
-    const key = cacheKey(endpoint, sql, options);
-    this.plans.set(key, plan);
-    if (this.plans.size > PLAN_CACHE_SIZE) {
-      const oldest = this.plans.keys().next();
-      if (oldest.done !== true) this.plans.delete(oldest.value);
-    }
-    return plan;
+    this.lookups.miss++;
+    MISSES.inc();
+    const catalog = this.catalogFor(endpoint);
+    return this.cache.plan(cachePrefix(endpoint, options), sql, this.planner, catalog, options);
   }
 
   /** DDL went through the proxy: column types and therefore plans may have changed. */
   invalidate(): void {
-    this.plans.clear();
+    this.cache.clear();
     for (const { catalog } of this.catalogs.values()) catalog.invalidate();
   }
 
@@ -81,7 +81,8 @@ function endpointKey(endpoint: UpstreamEndpoint): string {
   return `${endpoint.host}:${String(endpoint.port)}/${endpoint.database}`;
 }
 
-function cacheKey(endpoint: UpstreamEndpoint, sql: Buffer, options: PlanOptions): string {
+/** What a plan depends on besides the text: the upstream database, pushdown, parameter types. */
+function cachePrefix(endpoint: UpstreamEndpoint, options: PlanOptions): string {
   const flags = `${options.pushdown ? '1' : '0'}${options.paramTypes.join(',')}`;
-  return `${endpointKey(endpoint)}|${flags}|${sql.toString('utf8')}`;
+  return `${endpointKey(endpoint)}|${flags}|`;
 }

@@ -1,9 +1,10 @@
+import { isUtf8 } from 'node:buffer';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Frame } from '../protocol/frame-reader.js';
 import * as be from '../protocol/backend-encoders.js';
 import * as fe from '../protocol/frontend-encoders.js';
-import { decodeParse } from '../protocol/frontend-decoders.js';
+import { decodeParse, type ParseMessage } from '../protocol/frontend-decoders.js';
 import { BackendCode, FrontendCode, TransactionStatus } from '../protocol/message-codes.js';
 import { PgError, SqlState } from '../protocol/pg-error.js';
 import type { Plan } from '../planner/planner.js';
@@ -49,6 +50,8 @@ export class PlanningStage {
   /** A planning error answered a Parse: Postgres-style, messages up to Sync are skipped. */
   private skipToSync = false;
   private readonly residual = new ResidualStatements();
+  /** The last frame the prefilter passed in needsWork, so decideNow need not scan it again. */
+  private prefiltered: Frame | undefined;
 
   constructor(
     private readonly owner: StageOwner,
@@ -71,7 +74,11 @@ export class PlanningStage {
     switch (frame.type) {
       case FrontendCode.Query:
       case FrontendCode.Parse:
-        return this.service.mayPlan(frame.body) || mentionsDocfusion(frame.body) || isDdl(frame);
+        if (this.service.mayPlan(frame.body)) {
+          this.prefiltered = frame;
+          return true;
+        }
+        return mentionsDocfusion(frame.body) || isDdl(frame);
       case FrontendCode.Bind:
       case FrontendCode.Describe:
       case FrontendCode.Execute:
@@ -138,21 +145,23 @@ export class PlanningStage {
     if (frame.type !== FrontendCode.Query && frame.type !== FrontendCode.Parse) {
       return (this.residual.active ? this.residual.decide(frame) : undefined) ?? { frame };
     }
+    const passed = this.prefiltered === frame;
+    this.prefiltered = undefined;
     if (isDdl(frame)) this.service.invalidate();
     const text = sqlOf(frame);
-    if (!this.service.mayPlan(text.sql)) {
+    if (!passed && !this.service.mayPlan(text.sql)) {
       this.residual.forget(frame);
       return { frame };
     }
     const plan = this.service.cached(this.owner.endpoint, text.sql, this.options(text));
-    return plan === undefined ? undefined : this.apply(frame, plan);
+    return plan === undefined ? undefined : this.apply(frame, text, plan);
   }
 
   private async decideLater(frame: Frame): Promise<Decision> {
     const text = sqlOf(frame);
     try {
       const plan = await this.service.plan(this.owner.endpoint, text.sql, this.options(text));
-      return this.apply(frame, plan);
+      return this.apply(frame, text, plan);
     } catch (error) {
       if (error instanceof PgError) return this.refuse(frame, error);
       // The catalog could not be read (upstream down, permissions): this statement fails,
@@ -173,31 +182,35 @@ export class PlanningStage {
     return { pushdown: this.pushdown, paramTypes: text.paramTypes };
   }
 
-  private apply(frame: Frame, plan: Plan): Decision {
-    const parse = frame.type === FrontendCode.Parse ? decodeParse(frame.body) : undefined;
+  private apply(frame: Frame, text: StatementText, plan: Plan): Decision {
+    // The Parse message is decoded (for its name) only when its statement is kept by name.
+    const parse = (): ParseMessage | undefined =>
+      frame.type === FrontendCode.Parse ? decodeParse(frame.body) : undefined;
     switch (plan.kind) {
       case 'forward':
         this.residual.forget(frame);
         return { frame };
       case 'rewrite':
         this.residual.forget(frame);
-        return { frame: replaced(frame, plan.sql), action: PLANNED };
-      case 'explain':
-        if (parse !== undefined) return this.residual.explain(parse, plan.sql, plan.lines);
+        return { frame: replaced(frame, text, plan.sql), action: PLANNED };
+      case 'explain': {
+        const message = parse();
+        if (message !== undefined) return this.residual.explain(message, plan.sql, plan.lines);
         if (plan.analyze !== undefined) {
           // The pushed query runs once through the proxy's operators (for their rows and time),
           // then once under Postgres's EXPLAIN ANALYZE.
           return {
-            frame: replaced(frame, `${plan.analyze.pushedSql}; ${plan.sql}`),
+            frame: replacedQuery(`${plan.analyze.pushedSql}; ${plan.sql}`),
             action: { kind: 'transform', transform: new ExplainAnalyze(plan.analyze, plan.lines) },
           };
         }
         return {
-          frame: replaced(frame, plan.sql),
+          frame: replacedQuery(plan.sql),
           action: { kind: 'transform', transform: prependRows(plan.lines) },
         };
+      }
       case 'residual':
-        return this.residual.start(frame, parse, plan.plan);
+        return this.residual.start(frame, parse(), plan.plan);
     }
   }
 
@@ -260,9 +273,13 @@ export interface Decision {
   readonly before?: Decision;
 }
 
+/** The SQL of a Query or Parse, as views into the message body (nothing decoded). */
 interface StatementText {
   readonly sql: Buffer;
   readonly paramTypes: readonly number[];
+  /** Parse: the statement name with its terminator, and the parameter types as sent. */
+  readonly name?: Buffer;
+  readonly types?: Buffer;
 }
 
 const NO_TYPES: readonly number[] = [];
@@ -273,8 +290,23 @@ function sqlOf(frame: Frame): StatementText {
   if (frame.type === FrontendCode.Query) {
     return { sql: body.subarray(0, Math.max(0, body.length - 1)), paramTypes: NO_TYPES };
   }
-  const parse = decodeParse(body);
-  return { sql: Buffer.from(parse.sql), paramTypes: parse.paramTypes };
+  // Parse: name\0 sql\0 int16 count, count × int32 type OIDs. Anything else (or text that is
+  // not UTF-8) is left to decodeParse, which throws the protocol error it always did.
+  const nameEnd = body.indexOf(0);
+  const sqlEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
+  const count = sqlEnd < 0 || sqlEnd + 3 > body.length ? -1 : body.readInt16BE(sqlEnd + 1);
+  if (count < 0 || body.length !== sqlEnd + 3 + 4 * count || !isUtf8(body.subarray(0, sqlEnd))) {
+    const parse = decodeParse(body);
+    return { sql: Buffer.from(parse.sql), paramTypes: parse.paramTypes };
+  }
+  const paramTypes = new Array<number>(count);
+  for (let i = 0; i < count; i++) paramTypes[i] = body.readUInt32BE(sqlEnd + 3 + 4 * i);
+  return {
+    sql: body.subarray(nameEnd + 1, sqlEnd),
+    paramTypes,
+    name: body.subarray(0, nameEnd + 1),
+    types: body.subarray(sqlEnd + 1),
+  };
 }
 
 function answer(frame: Frame, expect: 'query' | 'parse', bytes: Buffer): Decision {
@@ -282,13 +314,33 @@ function answer(frame: Frame, expect: 'query' | 'parse', bytes: Buffer): Decisio
 }
 
 function replacedQuery(sql: string): Frame {
-  return frameOf(fe.query(sql));
+  if (sql.includes('\0')) throw new Error('cannot write a C string containing NUL');
+  const length = 4 + Buffer.byteLength(sql) + 1;
+  const out = Buffer.allocUnsafe(1 + length);
+  out[0] = FrontendCode.Query;
+  out.writeInt32BE(length, 1);
+  out[out.write(sql, 5, 'utf8') + 5] = 0;
+  return frameOf(out);
 }
 
-function replaced(frame: Frame, sql: string): Frame {
+/** The Query or Parse with its SQL replaced (a Parse keeps its name and parameter types). */
+function replaced(frame: Frame, text: StatementText, sql: string): Frame {
   if (frame.type === FrontendCode.Query) return replacedQuery(sql);
-  const parse = decodeParse(frame.body);
-  return frameOf(fe.parse(parse.name, sql, parse.paramTypes));
+  if (text.name === undefined || text.types === undefined) {
+    const parse = decodeParse(frame.body);
+    return frameOf(fe.parse(parse.name, sql, parse.paramTypes));
+  }
+  if (sql.includes('\0')) throw new Error('cannot write a C string containing NUL');
+  const sqlBytes = Buffer.byteLength(sql);
+  const length = 4 + text.name.length + sqlBytes + 1 + text.types.length;
+  const out = Buffer.allocUnsafe(1 + length);
+  out[0] = FrontendCode.Parse;
+  out.writeInt32BE(length, 1);
+  let at = 5 + text.name.copy(out, 5);
+  at += out.write(sql, at, 'utf8');
+  out[at++] = 0;
+  text.types.copy(out, at);
+  return frameOf(out);
 }
 
 /** CREATE, ALTER, DROP, TRUNCATE or COMMENT: column types may change. */

@@ -1,4 +1,5 @@
 import { Catalog } from '../../planner/catalog.js';
+import { PlanCache, type CacheHit } from '../../planner/plan-cache.js';
 import { Planner } from '../../planner/planner.js';
 import { loadParser, parseSql, scanSql } from '../../src/sql-parser.js';
 import { registerAll } from '../../udf/registry.js';
@@ -9,9 +10,9 @@ import type { QueryShape } from './udf-queries.js';
 /**
  * In-process cost of planning one statement: the planner the proxy runs (libpg-query parse,
  * call analysis, pushdown rewrite) with the corpus table's column types already cached, as
- * after the proxy's first catalog read. No plan cache: the proxy's PlanService caches plans by
- * statement text, which helps `$1` statements (same text every time) but not statements with
- * literals (new text every time), which pay this on every execution.
+ * after the proxy's first catalog read, without a plan cache (what a statement the proxy has
+ * not seen costs); and the same statements through the proxy's plan cache (planner/
+ * plan-cache.ts: by statement shape, then by exact text), after one pass to fill it.
  */
 
 export interface PlanCostSample {
@@ -21,6 +22,12 @@ export interface PlanCostSample {
   readonly us: number;
   /** What the planner decided (forward, rewrite, residual). */
   readonly kind: string;
+  /** Microseconds per statement through the plan cache (a hit, or a miss planned). */
+  readonly cachedUs: number;
+  /** Of the statements through the plan cache: hits by shape and by exact text. */
+  readonly shapeHits: number;
+  readonly textHits: number;
+  readonly lookups: number;
 }
 
 export async function measurePlanCost(
@@ -61,15 +68,41 @@ export async function measurePlanCost(
   for (const list of texts.values()) {
     for (const sql of list) await planner.plan(sql, catalog, options);
   }
+  const cache = new PlanCache();
+  const prefix = 'bench|';
+  const throughCache = async (sql: Buffer): Promise<CacheHit | undefined> => {
+    const found = cache.get(prefix, sql);
+    if (found === undefined) await cache.plan(prefix, sql, planner, catalog, options);
+    return found?.hit;
+  };
+  for (const list of texts.values()) for (const sql of list) await throughCache(sql);
   const samples: PlanCostSample[] = [];
   for (let round = 1; round <= rounds; round++) {
     for (const shape of shapes) {
       const list = texts.get(shape.key) ?? [];
       let kind = '';
-      const started = performance.now();
+      let started = performance.now();
       for (const sql of list) kind = (await planner.plan(sql, catalog, options)).kind;
       const us = ((performance.now() - started) * 1000) / Math.max(1, list.length);
-      samples.push({ shape: shape.key, round, us, kind });
+      let shapeHits = 0;
+      let textHits = 0;
+      started = performance.now();
+      for (const sql of list) {
+        const hit = await throughCache(sql);
+        if (hit === 'shape') shapeHits++;
+        else if (hit === 'text') textHits++;
+      }
+      const cachedUs = ((performance.now() - started) * 1000) / Math.max(1, list.length);
+      samples.push({
+        shape: shape.key,
+        round,
+        us,
+        kind,
+        cachedUs,
+        shapeHits,
+        textHits,
+        lookups: list.length,
+      });
     }
   }
   return samples;

@@ -364,6 +364,62 @@ describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
     }
   });
 
+  test('statements differing only in constants share a plan and get their own rows', async () => {
+    const lookups = proxy.running.proxy.plans.lookups;
+    const before = { ...lookups };
+    let runs = 0;
+    for (const kind of ['a', 'b', 'ü', "it's", '1']) {
+      for (const last of [50, 400, 3000]) {
+        const literal = kind.replace(/'/g, "''");
+        const docfusion = `SELECT id, json_extract_path(doc, 'name') AS name FROM pl_docs WHERE json_extract_path(doc, 'kind') = '${literal}' AND id <= ${String(last)} ORDER BY id`;
+        const native = `SELECT id, doc #>> '{name}' AS name FROM pl_docs WHERE doc #>> '{kind}' = '${literal}' AND id <= ${String(last)} ORDER BY id`;
+        const want = await direct.query({ text: native, rowMode: 'array' });
+        const simple = await client.query({ text: docfusion, rowMode: 'array' });
+        expect(simple.rows, docfusion).toEqual(want.rows);
+        // Extended protocol: the same shape with a parameter beside the literals.
+        const extended = await client.query({
+          text: `${docfusion.replace(' ORDER BY id', '')} AND id > $1 ORDER BY id`,
+          values: [0],
+          rowMode: 'array',
+        });
+        expect(extended.rows, docfusion).toEqual(want.rows);
+        runs += 2;
+      }
+    }
+    // '1' can be the text of a number: no Inexact superset, so it has a plan of its own.
+    const shapeHits = lookups.shape - before.shape;
+    expect(shapeHits).toBeGreaterThanOrEqual(runs - 6);
+    expect(lookups.miss - before.miss).toBeLessThanOrEqual(6);
+  });
+
+  test('DDL through the proxy drops plans shared by statement shape', async () => {
+    await client.query('CREATE TABLE pl_shape (id int, doc jsonb)');
+    try {
+      await client.query(`INSERT INTO pl_shape VALUES (1, '{"a": "x1"}'), (2, '{"a": "x2"}')`);
+      const q = (id: number) =>
+        client.query(
+          `SELECT json_extract_path(doc, 'a') AS v FROM pl_shape WHERE id = ${String(id)}`,
+        );
+      expect((await q(1)).rows).toEqual([{ v: 'x1' }]);
+      const shared = await q(2);
+      expect(shared.fields[0]?.dataTypeID).toBe(25); // DocFusion's: text like #>>
+      expect(shared.rows).toEqual([{ v: 'x2' }]);
+      await client.query('ALTER TABLE pl_shape ALTER COLUMN doc TYPE json');
+      const after = await q(1);
+      expect(after.fields[0]?.dataTypeID).toBe(114); // Postgres's own function on json
+      expect(after.rows).toEqual([{ v: 'x1' }]);
+      // DDL that itself passes the prefilter (a column named like a DocFusion function).
+      await client.query(
+        'ALTER TABLE pl_shape ALTER COLUMN doc TYPE jsonb, ADD COLUMN json_typeof int',
+      );
+      const again = await q(2);
+      expect(again.fields[0]?.dataTypeID).toBe(25);
+      expect(again.rows).toEqual([{ v: 'x2' }]);
+    } finally {
+      await client.query('DROP TABLE pl_shape');
+    }
+  });
+
   test('planned statements are metered under route="planned"', async () => {
     await client.query(`SELECT id FROM pl_docs WHERE json_contains(doc, '{"kind": "a"}') LIMIT 1`);
     await client.query({ text: `SELECT json_exists(doc, $1) FROM pl_docs LIMIT 1`, values: ['n'] });
