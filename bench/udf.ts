@@ -408,6 +408,21 @@ async function measure(
           fact.proxyQueries += flags.iterations;
         }
       });
+      // The floor: the native SQL itself through the proxy (forwarded untouched, no planning),
+      // interleaved with direct again. What any hop through the proxy costs this query.
+      if (!profiling) {
+        await phase(`floor: ${shape.key}`, async () => {
+          for (let i = 0; i < flags.iterations; i++) {
+            const instance = next(shape);
+            const proxyFirst = (i + round) % 2 === 1;
+            const a = proxyFirst ? await run(clients.proxy, instance.native) : undefined;
+            const d = await run(clients.direct, instance.native);
+            const f = a ?? (await run(clients.proxy, instance.native));
+            on.push({ shape: shape.key, round, via: 'floor-direct', ms: d.ms });
+            on.push({ shape: shape.key, round, via: 'floor', ms: f.ms });
+          }
+        });
+      }
       // Pushdown off: the Arrow path in the proxy over the pushed scan.
       await phase('pushdown off (all shapes)', async () => {
         const began = performance.now();

@@ -26,7 +26,11 @@ export const TARGET_BATCH_ROWS_PER_S = 1_000_000;
 export interface OnSample {
   readonly shape: string;
   readonly round: number;
-  readonly via: 'direct' | 'proxy';
+  /**
+   * direct / proxy: the native SQL direct and the DocFusion SQL through the proxy; floor-direct /
+   * floor: the native SQL direct and the same native SQL through the proxy (forwarded untouched).
+   */
+  readonly via: 'direct' | 'proxy' | 'floor-direct' | 'floor';
   readonly ms: number;
 }
 
@@ -128,11 +132,13 @@ export function buildReport(input: ReportInput): Report {
     { header: 'ratio per round', align: 'right' },
     { header: 'proxy CPU/query', align: 'right' },
     { header: 'rows equal' },
+    { header: 'floor: native via proxy / direct (p50)', align: 'right' },
+    { header: 'proxy / floor (p50)', align: 'right' },
   ];
   const rounds = [...new Set(input.on.map((s) => s.round))].sort((a, b) => a - b);
   const onP50Proxy = new Map<string, number>();
   const onRows: Row[] = input.shapes.map((shape) => {
-    const pick = (via: 'direct' | 'proxy', round?: number): number[] =>
+    const pick = (via: OnSample['via'], round?: number): number[] =>
       input.on
         .filter((s) => s.shape === shape.key && s.via === via)
         .filter((s) => round === undefined || s.round === round)
@@ -161,6 +167,8 @@ export function buildReport(input: ReportInput): Report {
       );
     }
     const cpu = facts && facts.proxyQueries > 0 ? facts.proxyCpuMs / facts.proxyQueries : NaN;
+    const floor50 = median(pick('floor'));
+    const floorRatio = ratio(floor50, median(pick('floor-direct')));
     return [
       shape.key,
       formatNumber(median(facts?.rowsReturned ?? [])),
@@ -174,6 +182,8 @@ export function buildReport(input: ReportInput): Report {
       perRound.map((x) => formatNumber(x, 2)).join(' / '),
       Number.isFinite(cpu) ? `${formatNumber(cpu * 1000)} µs` : 'n/a',
       facts ? `${String(facts.checkedOn - facts.mismatchesOn)}/${String(facts.checkedOn)}` : 'n/a',
+      Number.isFinite(floorRatio) ? formatNumber(floorRatio, 2) : 'n/a',
+      Number.isFinite(floor50) ? formatNumber(ratio(p50, floor50), 2) : 'n/a',
     ];
   });
   const samplesPerSide = input.on.filter((s) => s.via === 'proxy').length / input.shapes.length;
@@ -345,7 +355,10 @@ export function buildReport(input: ReportInput): Report {
       intro:
         `${formatNumber(samplesPerSide)} queries per side and shape, interleaved one by one. ` +
         'p99 is nearest-rank over all rounds; "ratio per round" is each round\'s p50 ratio; ' +
-        "proxy CPU/query is the proxy process's CPU time (/proc) over its queries.",
+        "proxy CPU/query is the proxy process's CPU time (/proc) over its queries. The floor: " +
+        'the same native SQL sent through the proxy (forwarded untouched, no planning), ' +
+        'interleaved with direct in its own loop: what the hop through the proxy costs this ' +
+        'query; "proxy / floor" is what planning and rewriting add on top.',
       columns: onColumns,
       rows: onRows,
     },
