@@ -32,7 +32,7 @@ export const IDLE_TIMEOUT = /idle-session timeout|idle-in-transaction timeout/;
 export class Control {
   errors: Error[] = [];
   /**
-   * Longest gap between two keepalive ticks since the last (re)connect. The ticks are due every
+   * Longest gap between two keepalive ticks since the last check or (re)connect. Ticks are due every
    * clientIdleMs / 4; a gap near clientIdleMs means this process was stalled (CPU starvation,
    * GC) long enough for the proxy's idle timer to fire before the ping could be sent — an
    * artifact of sharing one process, which the per-batch loop monitor misses when the stall
@@ -64,9 +64,14 @@ export class Control {
     clearInterval(this.keepalive);
   }
 
-  /** Whether a stall long enough to fire the idle timeout starved the keepalive. */
-  get starved(): boolean {
-    return this.longestTickGapMs >= FUZZ_LIMITS.clientIdleMs - 150;
+  /**
+   * Whether a stall long enough to fire the idle timeout starved the keepalive since the last
+   * call (each check consumes it, so one stall excuses one death, not every later one).
+   */
+  consumeStarvation(): boolean {
+    const starved = this.longestTickGapMs >= FUZZ_LIMITS.clientIdleMs - 150;
+    this.longestTickGapMs = 0;
+    return starved;
   }
 
   private async start(): Promise<void> {

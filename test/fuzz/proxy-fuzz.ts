@@ -322,19 +322,25 @@ export class FuzzHarness {
    * is an artifact: it gets a new connection. Any other control error stays a finding.
    */
   private async recoverStarvedControls(stalled: boolean): Promise<void> {
-    for (const t of this.allTargets()) {
-      const errors = t.control.errors;
-      if (errors.length === 0 || !(stalled || t.control.starved)) continue;
-      if (
-        errors.some((e) => IDLE_TIMEOUT.test(String(e))) &&
-        errors.every(
-          (e) => IDLE_TIMEOUT.test(String(e)) || /not queryable|terminated/.test(String(e)),
-        )
-      ) {
-        this.count('control-reconnects');
-        await t.control.reconnect();
-      }
+    for (const t of this.allTargets()) await this.recoverStarvedControl(t, stalled);
+  }
+
+  /** Whether the control was starved, killed by the idle timeout, and reconnected. */
+  private async recoverStarvedControl(t: TargetRuntime, stalled: boolean): Promise<boolean> {
+    const starved = t.control.consumeStarvation();
+    const errors = t.control.errors;
+    if (errors.length === 0 || !(stalled || starved)) return false;
+    if (
+      !errors.some((e) => IDLE_TIMEOUT.test(String(e))) ||
+      !errors.every(
+        (e) => IDLE_TIMEOUT.test(String(e)) || /not queryable|terminated/.test(String(e)),
+      )
+    ) {
+      return false;
     }
+    this.count('control-reconnects');
+    await t.control.reconnect();
+    return true;
   }
 
   async checkInvariants(stalled = false): Promise<string[]> {
@@ -348,12 +354,21 @@ export class FuzzHarness {
     for (const t of this.allTargets()) {
       if (!t.running.proxy.listening) problems.push(`${t.name} proxy stopped listening`);
       const value = randomInt(-1e9, 1e9);
-      try {
-        const r = await withTimeout(
+      const ask = (): Promise<pg.QueryResult<{ n: number }>> =>
+        withTimeout(
           t.control.client.query<{ n: number }>('SELECT $1::int AS n', [value]),
           5000,
           'control query',
         );
+      try {
+        let r: pg.QueryResult<{ n: number }>;
+        try {
+          r = await ask();
+        } catch (error) {
+          // Starved (and cut by the idle timeout) while this check ran: once more, reconnected.
+          if (!(await this.recoverStarvedControl(t, false))) throw error;
+          r = await ask();
+        }
         if (r.rows.length !== 1 || r.rows[0]?.n !== value) {
           problems.push(`${t.name} control got ${JSON.stringify(r.rows)} for ${value}`);
         }
