@@ -17,7 +17,7 @@ export class DecimalSum {
 
   /** Add one value in Postgres's numeric text form; 22P02 for text that is not a numeric. */
   add(text: string): void {
-    const special = text.trim().toLowerCase();
+    const special = SPECIAL.test(text) ? text.trim().toLowerCase() : '';
     if (special === 'nan') {
       this.nan = true;
       return;
@@ -56,6 +56,8 @@ export class DecimalSum {
   }
 }
 
+/** NaN and the infinities (any case, optional sign and spaces): the only numeric text with letters. */
+const SPECIAL = /^\s*[+-]?[a-z]/i;
 const DECIMAL = /^\s*([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*$/;
 
 /** `-12.340` → mantissa -12340n, scale 3; exponents are applied (`1.5e2` → 150, scale 0). */

@@ -34,12 +34,16 @@ interface Group {
  */
 export class HashAggregate {
   private readonly groups = new Map<string, Group>();
+  /** Per aggregate: how sum and avg add its argument (from its type, decided once). */
+  private readonly sumKinds: readonly SumKind[];
 
   constructor(
     private readonly plan: AggregatePlan,
     /** Type OIDs of the aggregates' arguments (from the pushed columns and DocFusion calls). */
     private readonly argTypes: readonly number[],
-  ) {}
+  ) {
+    this.sumKinds = plan.aggregates.map((_, i) => sumKind(argTypes[i] ?? OID.text));
+  }
 
   add(row: number, column: ColumnReader, kernels?: KernelResults): void {
     const keys = this.plan.keys.map((key) => evaluate(key, row, column, kernels));
@@ -53,7 +57,7 @@ export class HashAggregate {
       const acc = group.accumulators[i];
       if (acc === undefined) return;
       const value = call.arg === undefined ? true : evaluate(call.arg, row, column, kernels);
-      accumulate(call, acc, value, sumKind(this.argTypes[i] ?? OID.text));
+      accumulate(call, acc, value, this.sumKinds[i] ?? 'decimal');
     });
   }
 

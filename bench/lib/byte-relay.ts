@@ -1,5 +1,5 @@
 import { freePort } from '../../src/embedded-postgres.js';
-import { startProcess, waitForTcp, type ManagedProcess } from './process.js';
+import { startProcess, viaHostPort, waitForTcp, type ManagedProcess } from './process.js';
 
 /**
  * The floor of any Node.js proxy: a plain byte relay in its own process. Each client socket gets
@@ -58,12 +58,7 @@ export async function startByteRelay(upstreamUrl: string): Promise<ByteRelay> {
     host,
     port,
     process: child,
-    via: (url) => {
-      const u = new URL(url);
-      u.hostname = host;
-      u.port = String(port);
-      return u.toString();
-    },
+    via: (url) => viaHostPort(url, host, port),
     stop: (timeoutMs = 5000) => child.stop(timeoutMs),
   };
 }

@@ -12,6 +12,7 @@ import {
   startProcess,
   waitForTcp,
   type ManagedProcess,
+  viaHostPort,
 } from './process.js';
 
 /**
@@ -227,12 +228,7 @@ export async function startPgbouncer(
     config,
     authSecret: verifier === undefined ? 'plain password' : 'SCRAM verifier from pg_authid',
     preparedStatements: prepared,
-    via: (url) => {
-      const u = new URL(url);
-      u.hostname = host;
-      u.port = String(port);
-      return u.toString();
-    },
+    via: (url) => viaHostPort(url, host, port),
     stop,
   };
 }

@@ -295,3 +295,11 @@ function indent(text: string): string {
     .map((line) => `    ${line}`)
     .join('\n');
 }
+
+/** `url` with its host and port replaced (same user, password, database): a server in between. */
+export function viaHostPort(url: string, host: string, port: number): string {
+  const u = new URL(url);
+  u.hostname = host;
+  u.port = String(port);
+  return u.toString();
+}

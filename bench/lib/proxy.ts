@@ -4,6 +4,7 @@ import { freePort } from '../../src/embedded-postgres.js';
 import {
   runCommand,
   startProcess,
+  viaHostPort,
   waitForHttp,
   waitForTcp,
   type ManagedProcess,
@@ -102,12 +103,7 @@ export async function startProxyProcess(options: ProxyProcessOptions): Promise<P
     port,
     httpPort,
     process: child,
-    via: (url) => {
-      const u = new URL(url);
-      u.hostname = host;
-      u.port = String(port);
-      return u.toString();
-    },
+    via: (url) => viaHostPort(url, host, port),
     stop: (timeoutMs = 15_000) => child.stop(timeoutMs),
   };
 }
