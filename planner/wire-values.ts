@@ -121,11 +121,23 @@ export function arrayTypeOf(element: number): number | undefined {
   return undefined;
 }
 
+/**
+ * numeric_send's sign word and display scale for the values without digits (NUMERIC_NAN, _PINF,
+ * _NINF; Postgres sends the infinities with display scale 32, as numeric_send shows).
+ */
+const NUMERIC_SPECIAL_SIGNS = new Map<string, readonly [number, number]>([
+  ['NaN', [0xc000, 0]],
+  ['Infinity', [0xd000, 32]],
+  ['-Infinity', [0xf000, 32]],
+]);
+
 /** numeric_send: base-10000 digits with weight, sign and display scale. */
 export function numericBinary(text: string): Buffer {
   const header = Buffer.alloc(8);
-  if (text === 'NaN') {
-    header.writeUInt16BE(0xc000, 4);
+  const special = NUMERIC_SPECIAL_SIGNS.get(text);
+  if (special !== undefined) {
+    header.writeUInt16BE(special[0], 4);
+    header.writeUInt16BE(special[1], 6);
     return header;
   }
   const negative = text.startsWith('-');

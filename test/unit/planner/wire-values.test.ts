@@ -94,6 +94,9 @@ describe('numeric', () => {
       '-987654321987654321',
       '1.5000000000000000',
       '0.000012345',
+      'NaN',
+      'Infinity',
+      '-Infinity',
     ];
     const want = await pgSend(
       "SELECT encode(numeric_send(v::numeric), 'hex') FROM unnest($1::text[]) WITH ORDINALITY AS t(v, i) ORDER BY i",
