@@ -12,9 +12,44 @@ export type ImportItem =
     }
   | { readonly kind: 'too-long'; readonly number: number };
 
-/** The bytes of an item's pieces (without a copy when there is one piece). */
-function joined(parts: readonly Buffer[], size: number): Buffer {
-  return parts.length === 1 && parts[0] ? parts[0] : Buffer.concat(parts, size);
+/**
+ * The pieces of the item being read, across chunks, up to the limit: past it only the fact that
+ * it overflowed is kept, so a huge item is never buffered whole.
+ */
+class PendingItem {
+  private parts: Buffer[] = [];
+  private size = 0;
+  overflow = false;
+
+  constructor(private readonly maxBytes: number) {}
+
+  get empty(): boolean {
+    return this.size === 0 && !this.overflow;
+  }
+
+  take(piece: Buffer): void {
+    if (this.overflow || piece.length === 0) return;
+    if (this.size + piece.length > this.maxBytes) {
+      this.overflow = true;
+      this.parts = [];
+      this.size = 0;
+      return;
+    }
+    this.parts.push(piece);
+    this.size += piece.length;
+  }
+
+  /** The item's bytes (without a copy when there is one piece); starts the next item. */
+  finish(): Buffer {
+    const bytes =
+      this.parts.length === 1 && this.parts[0]
+        ? this.parts[0]
+        : Buffer.concat(this.parts, this.size);
+    this.parts = [];
+    this.size = 0;
+    this.overflow = false;
+    return bytes;
+  }
 }
 
 /** Nothing but whitespace (String.prototype.trim's), decoding only when the ends are not ASCII text. */
@@ -34,54 +69,37 @@ export interface ItemSplitter {
 const NEWLINE = 0x0a;
 
 export class NdjsonSplitter implements ItemSplitter {
-  private parts: Buffer[] = [];
-  private size = 0;
+  private readonly pending: PendingItem;
   private line = 0;
-  private overflow = false;
 
-  constructor(private readonly maxItemBytes: number) {}
+  constructor(maxItemBytes: number) {
+    this.pending = new PendingItem(maxItemBytes);
+  }
 
   push(chunk: Buffer): ImportItem[] {
     const items: ImportItem[] = [];
     let start = 0;
     for (let at = chunk.indexOf(NEWLINE); at !== -1; at = chunk.indexOf(NEWLINE, start)) {
-      this.take(chunk.subarray(start, at));
+      this.pending.take(chunk.subarray(start, at));
       this.emit(items);
       start = at + 1;
     }
-    this.take(chunk.subarray(start));
+    this.pending.take(chunk.subarray(start));
     return items;
   }
 
   end(): ImportItem[] {
     const items: ImportItem[] = [];
-    if (this.size > 0 || this.overflow) this.emit(items);
+    if (!this.pending.empty) this.emit(items);
     return items;
-  }
-
-  private take(piece: Buffer): void {
-    if (this.overflow || piece.length === 0) return;
-    if (this.size + piece.length > this.maxItemBytes) {
-      this.overflow = true;
-      this.parts = [];
-      this.size = 0;
-      return;
-    }
-    this.parts.push(piece);
-    this.size += piece.length;
   }
 
   private emit(items: ImportItem[]): void {
     this.line++;
-    if (this.overflow) {
-      items.push({ kind: 'too-long', number: this.line });
-    } else {
-      const bytes = joined(this.parts, this.size);
-      if (!isBlank(bytes)) items.push({ kind: 'item', number: this.line, bytes });
-    }
-    this.parts = [];
-    this.size = 0;
-    this.overflow = false;
+    const overflow = this.pending.overflow;
+    const bytes = this.pending.finish();
+    if (overflow) items.push({ kind: 'too-long', number: this.line });
+    else if (!isBlank(bytes)) items.push({ kind: 'item', number: this.line, bytes });
   }
 }
 
@@ -91,12 +109,12 @@ export class JsonArraySplitter implements ItemSplitter {
   private depth = 0;
   private inString = false;
   private escaped = false;
-  private parts: Buffer[] = [];
-  private size = 0;
+  private readonly pending: PendingItem;
   private element = 0;
-  private overflow = false;
 
-  constructor(private readonly maxItemBytes: number) {}
+  constructor(maxItemBytes: number) {
+    this.pending = new PendingItem(maxItemBytes);
+  }
 
   push(chunk: Buffer): ImportItem[] {
     const items: ImportItem[] = [];
@@ -115,7 +133,7 @@ export class JsonArraySplitter implements ItemSplitter {
         else if (byte === 0x7d || byte === 0x5d) {
           if (this.depth === 0) {
             // The closing bracket of the array ends the last element.
-            this.take(chunk.subarray(itemStart, i));
+            this.pending.take(chunk.subarray(itemStart, i));
             this.emit(items);
             this.state = 'after';
             itemStart = -1;
@@ -123,7 +141,7 @@ export class JsonArraySplitter implements ItemSplitter {
           }
           this.depth--;
         } else if (byte === 0x2c && this.depth === 0) {
-          this.take(chunk.subarray(itemStart, i));
+          this.pending.take(chunk.subarray(itemStart, i));
           this.emit(items);
           this.state = 'between';
           itemStart = -1;
@@ -147,7 +165,7 @@ export class JsonArraySplitter implements ItemSplitter {
         throw new SyntaxError('unexpected data after the JSON array');
       }
     }
-    if (this.state === 'in-item' && itemStart >= 0) this.take(chunk.subarray(itemStart));
+    if (this.state === 'in-item' && itemStart >= 0) this.pending.take(chunk.subarray(itemStart));
     return items;
   }
 
@@ -156,29 +174,16 @@ export class JsonArraySplitter implements ItemSplitter {
     return [];
   }
 
-  private take(piece: Buffer): void {
-    if (this.overflow || piece.length === 0) return;
-    if (this.size + piece.length > this.maxItemBytes) {
-      this.overflow = true;
-      this.parts = [];
-      this.size = 0;
-      return;
-    }
-    this.parts.push(piece);
-    this.size += piece.length;
-  }
-
   private emit(items: ImportItem[]): void {
     this.element++;
+    const overflow = this.pending.overflow;
+    const bytes = this.pending.finish();
     // A blank element (`[1,,2]`) is an item too: invalid JSON, reported as such.
     items.push(
-      this.overflow
+      overflow
         ? { kind: 'too-long', number: this.element }
-        : { kind: 'item', number: this.element, bytes: joined(this.parts, this.size) },
+        : { kind: 'item', number: this.element, bytes },
     );
-    this.parts = [];
-    this.size = 0;
-    this.overflow = false;
   }
 }
 
