@@ -26,42 +26,53 @@ export type ColumnReader = (index: number, row: number) => Value;
 /** Calls already evaluated over the whole batch by their Arrow kernels. */
 export type KernelResults = ReadonlyMap<Expr, Vector>;
 
+/** How a comparison orders its two (non-null) operands. */
+export type Ordering = (a: Exclude<Value, null>, b: Exclude<Value, null>) => number;
+
+/** What evaluating an expression reads besides the expression itself. */
+export interface EvalEnv {
+  readonly column: ColumnReader;
+  /** Calls whose kernel ran over the batch. */
+  readonly kernels?: KernelResults | undefined;
+  /**
+   * The order of each comparison node, from its operands' types (see expr-types.ts); a node
+   * not in it compares with `compareValues`.
+   */
+  readonly orderings?: ReadonlyMap<Expr, Ordering> | undefined;
+}
+
 /**
  * Evaluate `expr` for one row (SQL three-valued logic; NULL is null). A call whose kernel ran
- * over the batch is read from `kernels`.
+ * over the batch is read from `env.kernels`.
  */
-export function evaluate(
-  expr: Expr,
-  row: number,
-  column: ColumnReader,
-  kernels?: KernelResults,
-): Value {
+export function evaluate(expr: Expr, row: number, env: EvalEnv): Value {
   switch (expr.kind) {
     case 'column':
-      return column(expr.index, row);
+      return env.column(expr.index, row);
     case 'const':
       return expr.value;
     case 'call': {
-      const computed = kernels?.get(expr);
+      const computed = env.kernels?.get(expr);
       if (computed !== undefined) return vectorValue(computed, row);
       const args: Value[] = [];
       for (const arg of expr.args) {
-        const value = evaluate(arg, row, column, kernels);
+        const value = evaluate(arg, row, env);
         if (value === null) return null; // every DocFusion function is strict
         args.push(value);
       }
       return expr.scalar(args);
     }
     case 'compare': {
-      const left = evaluate(expr.left, row, column, kernels);
-      const right = evaluate(expr.right, row, column, kernels);
+      const left = evaluate(expr.left, row, env);
+      const right = evaluate(expr.right, row, env);
       if (left === null || right === null) return null;
-      return holds(expr.op, compareValues(left, right));
+      const order = env.orderings?.get(expr) ?? compareValues;
+      return holds(expr.op, order(left, right));
     }
     case 'bool': {
       let sawNull = false;
       for (const arg of expr.args) {
-        const value = evaluate(arg, row, column, kernels);
+        const value = evaluate(arg, row, env);
         if (value === null) sawNull = true;
         else if (expr.op === 'and' && value === false) return false;
         else if (expr.op === 'or' && value === true) return true;
@@ -69,11 +80,11 @@ export function evaluate(
       return sawNull ? null : expr.op === 'and';
     }
     case 'not': {
-      const value = evaluate(expr.arg, row, column, kernels);
+      const value = evaluate(expr.arg, row, env);
       return value === null ? null : value !== true;
     }
     case 'nulltest': {
-      const value = evaluate(expr.arg, row, column, kernels);
+      const value = evaluate(expr.arg, row, env);
       return (value === null) === expr.isNull;
     }
   }

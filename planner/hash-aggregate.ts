@@ -1,7 +1,8 @@
 import type { Value } from '../udf/function.js';
 import type { AggregateCall, AggregatePlan } from './aggregate-plan.js';
 import { DecimalSum, divideDecimal } from './decimal-sum.js';
-import { compareValues, evaluate, type ColumnReader, type KernelResults } from './expr.js';
+import { evaluate, type EvalEnv } from './expr.js';
+import { orderOf, type ValueOrder } from './value-order.js';
 import { arrayTypeOf, encodeText, OID } from './wire-values.js';
 
 const INTEGER_TYPES = new Set<number>([OID.int2, OID.int4]);
@@ -36,18 +37,25 @@ export class HashAggregate {
   private readonly groups = new Map<string, Group>();
   /** Per aggregate: how sum and avg add its argument (from its type, decided once). */
   private readonly sumKinds: readonly SumKind[];
+  /** Per GROUP BY key and per aggregate argument: equality (the group key) and order. */
+  private readonly keyOrders: readonly ValueOrder[];
+  private readonly argOrders: readonly ValueOrder[];
 
   constructor(
     private readonly plan: AggregatePlan,
+    /** Type OIDs of the GROUP BY keys. */
+    keyTypes: readonly number[],
     /** Type OIDs of the aggregates' arguments (from the pushed columns and DocFusion calls). */
     private readonly argTypes: readonly number[],
   ) {
     this.sumKinds = plan.aggregates.map((_, i) => sumKind(argTypes[i] ?? OID.text));
+    this.keyOrders = plan.keys.map((_, i) => orderOf(keyTypes[i] ?? OID.text));
+    this.argOrders = plan.aggregates.map((_, i) => orderOf(argTypes[i] ?? OID.text));
   }
 
-  add(row: number, column: ColumnReader, kernels?: KernelResults): void {
-    const keys = this.plan.keys.map((key) => evaluate(key, row, column, kernels));
-    const id = keys.map(serialize).join('\u0000');
+  add(row: number, env: EvalEnv): void {
+    const keys = this.plan.keys.map((key) => evaluate(key, row, env));
+    const id = keys.map((key, i) => groupKey(this.keyOrders[i], key)).join('\u0000');
     let group = this.groups.get(id);
     if (group === undefined) {
       group = { keys, accumulators: this.plan.aggregates.map(newAccumulator) };
@@ -56,8 +64,8 @@ export class HashAggregate {
     this.plan.aggregates.forEach((call, i) => {
       const acc = group.accumulators[i];
       if (acc === undefined) return;
-      const value = call.arg === undefined ? true : evaluate(call.arg, row, column, kernels);
-      accumulate(call, acc, value, this.sumKinds[i] ?? 'decimal');
+      const value = call.arg === undefined ? true : evaluate(call.arg, row, env);
+      accumulate(call, acc, value, this.sumKinds[i] ?? 'decimal', this.argOrders[i]);
     });
   }
 
@@ -134,14 +142,20 @@ function sumKind(argType: number): SumKind {
   return FLOAT_TYPES.has(argType) ? 'float' : 'decimal';
 }
 
-function accumulate(call: AggregateCall, acc: Accumulator, value: Value, kind: SumKind): void {
+function accumulate(
+  call: AggregateCall,
+  acc: Accumulator,
+  value: Value,
+  kind: SumKind,
+  order: ValueOrder = orderOf(OID.text),
+): void {
   if (call.name === 'array_agg') {
-    if (!distinctNew(call, acc, value)) return;
+    if (!distinctNew(call, acc, value, order)) return;
     acc.count++;
     acc.values.push(value === null ? null : textOf(value));
     return;
   }
-  if (value === null || !distinctNew(call, acc, value)) return;
+  if (value === null || !distinctNew(call, acc, value, order)) return;
   acc.count++;
   switch (call.name) {
     case 'sum':
@@ -155,8 +169,8 @@ function accumulate(call: AggregateCall, acc: Accumulator, value: Value, kind: S
       break;
     case 'min':
     case 'max': {
-      const order = acc.count === 1n || acc.best === null ? 0 : compareValues(value, acc.best);
-      if (acc.count === 1n || (call.name === 'min' ? order < 0 : order > 0)) acc.best = value;
+      const c = acc.count === 1n || acc.best === null ? 0 : order.compare(value, acc.best);
+      if (acc.count === 1n || (call.name === 'min' ? c < 0 : c > 0)) acc.best = value;
       break;
     }
     case 'bool_and':
@@ -171,10 +185,15 @@ function accumulate(call: AggregateCall, acc: Accumulator, value: Value, kind: S
   }
 }
 
-function distinctNew(call: AggregateCall, acc: Accumulator, value: Value): boolean {
+function distinctNew(
+  call: AggregateCall,
+  acc: Accumulator,
+  value: Value,
+  order: ValueOrder,
+): boolean {
   if (!call.distinct) return true;
   acc.seen ??= new Set();
-  const key = serialize(value);
+  const key = groupKey(order, value);
   if (acc.seen.has(key)) return false;
   acc.seen.add(key);
   return true;
@@ -207,12 +226,8 @@ function textOf(value: Exclude<Value, null>): string {
   return encodeText(OID.text, value);
 }
 
-function serialize(value: Value): string {
+/** Equal for values Postgres's equality of their type calls equal; NULLs group together. */
+function groupKey(order: ValueOrder | undefined, value: Value): string {
   if (value === null) return 'N';
-  if (typeof value === 'bigint') return `i${value.toString()}`;
-  if (typeof value === 'number')
-    return `i${Number.isInteger(value) ? value.toFixed(0) : String(value)}`;
-  if (typeof value === 'string') return `s${value}`;
-  if (typeof value === 'boolean') return value ? 'T' : 'F';
-  return `a${JSON.stringify(value)}`;
+  return (order ?? orderOf(OID.text)).key(value);
 }

@@ -7,17 +7,20 @@ import type { Vector } from 'apache-arrow';
 import type { KernelArg } from '../udf/function.js';
 import { evaluateKernel } from '../udf/kernel.js';
 import {
-  compareValues,
   evaluate,
   forEachExpr,
   type ColumnReader,
+  type EvalEnv,
   type Expr,
   type KernelResults,
+  type Ordering,
 } from './expr.js';
+import { exprType, typeComparisons } from './expr-types.js';
 import { HashAggregate } from './hash-aggregate.js';
 import type { ResidualPlan, SortKey } from './residual-plan.js';
 import { RowBatch } from './row-batch.js';
 import { TopN } from './top-n.js';
+import { orderOf, type Comparable, type ValueOrder } from './value-order.js';
 import { decodeText, encodeBinary, encodeText, OID } from './wire-values.js';
 
 const BATCH_ROWS = 1024;
@@ -78,10 +81,15 @@ export class ResidualExecutor {
   private produced = 0;
   private skipped = 0;
   private readonly seen = new Set<string>();
-  private readonly sorted: TopN<{ row: (Buffer | null)[]; keys: Value[] }>;
+  private readonly sorted: TopN<{ row: (Buffer | null)[]; keys: (Comparable | null)[] }>;
   private aggregate: HashAggregate | undefined;
   /** Output column type OIDs, known once the pushed query's columns are. */
   private types: number[] = [];
+  /** Typed once the column types are known (prepare): comparisons, sort keys, DISTINCT. */
+  private readonly orderings = new Map<Expr, Ordering>();
+  private sortOrders: ValueOrder[] = [];
+  /** Per output column (after `*` expands): its DISTINCT key from the encoded value. */
+  private distinctKeys: ((value: Buffer) => string)[] = [];
   readonly stats: OperatorStats = {
     rowsIn: 0,
     batches: 0,
@@ -103,7 +111,7 @@ export class ResidualExecutor {
     private readonly cursor?: PortalCursor,
   ) {
     const keep = plan.limit === undefined ? undefined : plan.limit + plan.offset;
-    this.sorted = new TopN((a, b) => compareKeys(plan.sort, a.keys, b.keys), keep);
+    this.sorted = new TopN((a, b) => compareKeys(plan.sort, this.sortOrders, a.keys, b.keys), keep);
   }
 
   /**
@@ -174,28 +182,49 @@ export class ResidualExecutor {
     return index < 0 ? this.passCount + (-1 - index) : index;
   }
 
-  /** Output types and the aggregation state, once the pushed query's columns are known. */
+  /**
+   * Output types, the aggregation state and the order of every comparison, sort key and
+   * DISTINCT column, once the pushed query's columns are known.
+   */
   private prepare(): void {
     const aggregate = this.plan.aggregate;
-    let groupTypes: number[] = [];
+    const pushedType = (index: number): number => this.fields[this.at(index)]?.typeOid ?? OID.text;
+    /** Outputs, HAVING and sort keys read group rows when there is an aggregate. */
+    let rowType = pushedType;
+    this.orderings.clear();
+    typeComparisons(this.plan.filters, pushedType, this.orderings);
     if (aggregate) {
       const argTypes = aggregate.aggregates.map((a) =>
-        a.arg === undefined ? OID.bool : this.inputType(a.arg),
+        a.arg === undefined ? OID.bool : exprType(a.arg, pushedType),
       );
-      this.aggregate = new HashAggregate(aggregate, argTypes);
-      groupTypes = [
-        ...aggregate.keys.map((k) => this.inputType(k)),
-        ...this.aggregate.resultTypes(),
-      ];
+      const keyTypes = aggregate.keys.map((k) => exprType(k, pushedType));
+      this.aggregate = new HashAggregate(aggregate, keyTypes, argTypes);
+      const groupTypes = [...keyTypes, ...this.aggregate.resultTypes()];
+      rowType = (index) => groupTypes[index] ?? OID.text;
+      const roots = [...aggregate.keys, ...aggregate.aggregates.flatMap((a) => a.arg ?? [])];
+      typeComparisons(roots, pushedType, this.orderings);
+      if (aggregate.having) typeComparisons([aggregate.having], rowType, this.orderings);
     }
     this.types = this.plan.outputs.map((output) => {
       if (output.kind === 'pushed') return 0;
-      return output.type?.oid ?? exprType(output.expr, (i) => groupTypes[i] ?? OID.text);
+      return output.type?.oid ?? exprType(output.expr, rowType);
     });
+    const computed = this.plan.outputs.flatMap((o) => (o.kind === 'computed' ? [o.expr] : []));
+    typeComparisons(computed, rowType, this.orderings);
+    this.sortOrders = this.plan.sort.map((key) => {
+      if (key.expr.kind === 'output') return orderOf(this.types[key.expr.index] ?? OID.text);
+      typeComparisons([key.expr], rowType, this.orderings);
+      return orderOf(exprType(key.expr, rowType));
+    });
+    this.distinctKeys = this.plan.distinct ? this.outputColumnTypes().map(distinctKey) : [];
   }
 
-  private inputType(expr: Expr): number {
-    return exprType(expr, (index) => this.fields[this.at(index)]?.typeOid ?? OID.text);
+  /** Each output column's type and format, `*` expanded (as outputFields lists them). */
+  private outputColumnTypes(): { oid: number; format: number }[] {
+    return this.outputFields(false).map((field) => ({
+      oid: field.typeOid,
+      format: field.format,
+    }));
   }
 
   /** How many pushed columns each output column takes (a `*` takes the rest). */
@@ -258,13 +287,13 @@ export class ResidualExecutor {
     };
     const out: Buffer[] = [];
     const widths = this.widths();
-    const kernels = this.runKernels(batch);
+    const env: EvalEnv = { column, kernels: this.runKernels(batch), orderings: this.orderings };
     const filters = this.plan.filters;
     for (let row = 0; row < rows.length; row++) {
-      if (!filters.every((f) => evaluate(f, row, column, kernels) === true)) continue;
+      if (!filters.every((f) => evaluate(f, row, env) === true)) continue;
       this.stats.rowsAfterFilter++;
       if (this.aggregate) {
-        this.aggregate.add(row, column, kernels);
+        this.aggregate.add(row, env);
         continue;
       }
       const values: (Buffer | null)[] = [];
@@ -273,7 +302,7 @@ export class ResidualExecutor {
       let pushed = 0;
       this.plan.outputs.forEach((output, i) => {
         if (output.kind === 'computed') {
-          const value = evaluate(output.expr, row, column, kernels);
+          const value = evaluate(output.expr, row, env);
           outputValues.push(value);
           values.push(this.encode(i, value, values.length));
           return;
@@ -281,7 +310,7 @@ export class ResidualExecutor {
         outputValues.push(null);
         for (let k = 0; k < (widths[i] ?? 0); k++) values.push(batch.raw(row, pushed++));
       });
-      const emitted = this.accept(values, outputValues, row, column, kernels);
+      const emitted = this.accept(values, outputValues, row, env);
       if (emitted) out.push(emitted);
     }
     this.stats.batchMs += performance.now() - started;
@@ -293,7 +322,7 @@ export class ResidualExecutor {
    * (documents parsed once per column): the filter's always; the rest only when no filter drops
    * rows first (then they run row by row, for the rows that pass).
    */
-  private runKernels(batch: RowBatch): Map<Expr, Vector> {
+  private runKernels(batch: RowBatch): KernelResults {
     const kernels = new Map<Expr, Vector>();
     const roots: Expr[] = [...this.plan.filters];
     if (roots.length === 0) {
@@ -326,18 +355,20 @@ export class ResidualExecutor {
     values: (Buffer | null)[],
     outputValues: readonly Value[],
     row: number,
-    column: ColumnReader,
-    kernels?: KernelResults,
+    env: EvalEnv,
   ): Buffer | undefined {
     if (this.plan.distinct) {
       const key = values
-        .map((v) => (v === null ? '\u0000N' : v.toString('latin1')))
+        .map((v, i) => (v === null ? '\u0000N' : (this.distinctKeys[i]?.(v) ?? '')))
         .join('\u0000|');
       if (this.seen.has(key)) return undefined;
       this.seen.add(key);
     }
     if (this.plan.sort.length > 0) {
-      const keys = this.plan.sort.map((k) => sortValue(k, row, column, outputValues, kernels));
+      const keys = this.plan.sort.map((k, i) => {
+        const value = sortValue(k, row, env, outputValues);
+        return value === null ? null : (this.sortOrders[i]?.prepare(value) ?? value);
+      });
       this.stats.sorted++;
       this.sorted.add({ row: values, keys });
       return undefined;
@@ -354,13 +385,16 @@ export class ResidualExecutor {
       const groups = aggregate.rows();
       this.stats.groups = groups.length;
       for (const groupRow of groups) {
-        const column: ColumnReader = (index) => groupRow[index] ?? null;
-        if (having !== undefined && evaluate(having, 0, column) !== true) continue;
+        const env: EvalEnv = {
+          column: (index) => groupRow[index] ?? null,
+          orderings: this.orderings,
+        };
+        if (having !== undefined && evaluate(having, 0, env) !== true) continue;
         const outputValues = this.plan.outputs.map((output) =>
-          output.kind === 'computed' ? evaluate(output.expr, 0, column) : null,
+          output.kind === 'computed' ? evaluate(output.expr, 0, env) : null,
         );
         const values = outputValues.map((value, i) => this.encode(i, value, i));
-        const emitted = this.accept(values, outputValues, 0, column);
+        const emitted = this.accept(values, outputValues, 0, env);
         if (emitted) out.push(emitted);
       }
     }
@@ -399,46 +433,57 @@ export class ResidualExecutor {
   }
 }
 
-function sortValue(
-  key: SortKey,
-  row: number,
-  column: ColumnReader,
-  outputs: readonly Value[],
-  kernels?: KernelResults,
-): Value {
+function sortValue(key: SortKey, row: number, env: EvalEnv, outputs: readonly Value[]): Value {
   if (key.expr.kind === 'output') return outputs[key.expr.index] ?? null;
-  return evaluate(key.expr, row, column, kernels);
+  return evaluate(key.expr, row, env);
 }
 
-/** ORDER BY: each key ascending or descending, NULLs first or last as asked. */
-function compareKeys(keys: readonly SortKey[], a: readonly Value[], b: readonly Value[]): number {
+/** ORDER BY: each key ascending or descending (in its type's order), NULLs first or last. */
+function compareKeys(
+  keys: readonly SortKey[],
+  orders: readonly ValueOrder[],
+  a: readonly (Comparable | null)[],
+  b: readonly (Comparable | null)[],
+): number {
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i];
     const x = a[i] ?? null;
     const y = b[i] ?? null;
     if (key === undefined || (x === null && y === null)) continue;
     if (x === null || y === null) return (x === null) === key.nullsFirst ? -1 : 1;
-    const c = compareValues(x, y);
+    const c = (orders[i] ?? orderOf(OID.text)).comparePrepared(x, y);
     if (c !== 0) return key.descending ? -c : c;
   }
   return 0;
 }
 
-/** The type OID of an expression, given the types of the columns it reads. */
-function exprType(expr: Expr, columnType: (index: number) => number): number {
-  switch (expr.kind) {
-    case 'call':
-      return expr.fn.returns.oid;
-    case 'column':
-      return columnType(expr.index);
-    case 'const':
-      if (typeof expr.value === 'bigint') return OID.int8;
-      if (typeof expr.value === 'number') return OID.float8;
-      if (typeof expr.value === 'boolean') return OID.bool;
-      return OID.text;
-    default:
-      return OID.bool;
+/**
+ * The DISTINCT key of an encoded value of type `oid` in `format`: its bytes, except where
+ * Postgres's equality is not byte equality (jsonb, numeric and double precision values).
+ */
+function distinctKey(column: { oid: number; format: number }): (value: Buffer) => string {
+  const order = orderOf(column.oid);
+  if (column.format === 1) {
+    switch (column.oid) {
+      case OID.jsonb:
+        return (value) => order.key(value.toString('utf8', 1));
+      case OID.numeric:
+        // numeric_send: ndigits, weight, sign, dscale, digits; equal values differ in dscale only.
+        return (value) =>
+          Buffer.concat([value.subarray(0, 6), value.subarray(8)]).toString('latin1');
+      case OID.float8:
+        return (value) => order.key(value.readDoubleBE(0));
+      case OID.float4:
+        return (value) => order.key(value.readFloatBE(0));
+      default:
+        return (value) => value.toString('latin1');
+    }
   }
+  if (column.oid === OID.jsonb || column.oid === OID.numeric)
+    return (value) => order.key(value.toString('utf8'));
+  if (column.oid === OID.float4 || column.oid === OID.float8)
+    return (value) => order.key(Number(value.toString('latin1')));
+  return (value) => value.toString('latin1');
 }
 
 function typeSize(oid: number): number {

@@ -16,7 +16,10 @@ export const OID = {
   textArray: 1009,
 } as const;
 
-/** A value Postgres sent in text format, as the evaluator sees it. */
+/**
+ * A value Postgres sent in text format, as the evaluator sees it. A numeric stays its exact
+ * text (planner/value-order.ts compares it as a decimal, decimal-sum.ts adds it).
+ */
 export function decodeText(oid: number, text: string): Value {
   switch (oid) {
     case OID.bool:
@@ -27,7 +30,6 @@ export function decodeText(oid: number, text: string): Value {
     case OID.int4:
     case OID.float4:
     case OID.float8:
-    case OID.numeric:
       return Number(text);
     default:
       return text;

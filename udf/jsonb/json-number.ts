@@ -83,6 +83,42 @@ export class JsonNumber {
   }
 }
 
+/**
+ * Numeric order of two plain decimal texts (`-?digits[.digits]`, as numeric_out prints them;
+ * leading zeros allowed): negative < zero < positive, then by magnitude.
+ */
+export function compareDecimalText(a: string, b: string): number {
+  const signA = decimalSign(a);
+  const signB = decimalSign(b);
+  if (signA !== signB) return signA < signB ? -1 : 1;
+  if (signA === 0) return 0;
+  const magnitude = compareMagnitude(
+    signA < 0 ? a.slice(1) : a.replace(/^\+/, ''),
+    signB < 0 ? b.slice(1) : b.replace(/^\+/, ''),
+  );
+  return signA < 0 ? -magnitude : magnitude;
+}
+
+function decimalSign(text: string): -1 | 0 | 1 {
+  if (!/[1-9]/.test(text)) return 0;
+  return text.charCodeAt(0) === 0x2d ? -1 : 1;
+}
+
+function compareMagnitude(a: string, b: string): number {
+  const pointA = a.indexOf('.');
+  const pointB = b.indexOf('.');
+  const wholeA = (pointA < 0 ? a : a.slice(0, pointA)).replace(/^0+/, '');
+  const wholeB = (pointB < 0 ? b : b.slice(0, pointB)).replace(/^0+/, '');
+  if (wholeA.length !== wholeB.length) return wholeA.length < wholeB.length ? -1 : 1;
+  if (wholeA !== wholeB) return wholeA < wholeB ? -1 : 1;
+  const fractionA = pointA < 0 ? '' : a.slice(pointA + 1);
+  const fractionB = pointB < 0 ? '' : b.slice(pointB + 1);
+  const width = Math.max(fractionA.length, fractionB.length);
+  const x = fractionA.padEnd(width, '0');
+  const y = fractionB.padEnd(width, '0');
+  return x === y ? 0 : x < y ? -1 : 1;
+}
+
 function valueKey(text: string): string {
   if (!text.includes('.')) return text;
   let end = text.length;

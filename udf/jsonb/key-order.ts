@@ -13,7 +13,7 @@ export function compareKeys(a: string, b: string): number {
 }
 
 /** Code point order (= UTF-8 byte order) of two strings. */
-function compareCodePoints(a: string, b: string): number {
+export function compareCodePoints(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     const x = a.charCodeAt(i);

@@ -419,7 +419,7 @@ async function checkBug(bug: Bug, conn: WireConnection): Promise<void> {
   expect(after.error).toBeUndefined();
 }
 
-describe('known bugs: minimal failing cases', () => {
+describe('known bugs: minimal failing cases (fixed ones as regression tests)', () => {
   let proxy: TestProxy;
   beforeAll(async () => {
     proxy = await startProxy();
@@ -428,7 +428,8 @@ describe('known bugs: minimal failing cases', () => {
     await proxy.stop();
   });
   for (const bug of BUGS) {
-    test(`${bug.id}: ${bug.title}`, { fails: !SHOW_BUGS }, async () => {
+    const name = `${bug.id}: ${bug.fixed === undefined ? '' : '(fixed) '}${bug.title}`;
+    test(name, { fails: bug.fixed === undefined && !SHOW_BUGS }, async () => {
       const conn = await WireConnection.open({ host: '127.0.0.1', port: proxy.port, ...login });
       try {
         await checkBug(bug, conn);

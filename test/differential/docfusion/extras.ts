@@ -125,7 +125,6 @@ export function extraStatements(probes: Probes): Statement[] {
     clause: 'order-by',
     on: 'proxy',
     off: 'proxy',
-    bugs: { on: 'B4', off: 'B4' },
     native: `SELECT id FROM ${DOCS} WHERE jsonb_typeof(doc) = 'object' AND id % 25 = 0 ORDER BY doc || '{"z": 1}'::jsonb, id`,
     sql: () =>
       `SELECT id FROM ${DOCS} WHERE jsonb_typeof(doc) = 'object' AND id % 25 = 0 ORDER BY json_merge_patch(doc, '{"z": 1}'), id`,
@@ -149,18 +148,53 @@ export function extraStatements(probes: Probes): Statement[] {
     sql: () =>
       `SELECT json_merge_patch(doc, '{"k": [1]}') AS m, count(*) FROM ${DOCS} WHERE jsonb_typeof(doc) <> 'object' GROUP BY 1`,
   });
-  // Exact decimal sums and averages in the proxy (numeric, not doubles): the proxy evaluates
-  // json_schema_valid, so the aggregates over the numbers in `n` (pushed as a numeric column)
-  // run there too. Up to 15 significant digits: past that see bug B15.
+  // Exact decimals in the proxy (numeric, not doubles): the proxy evaluates json_schema_valid,
+  // so the aggregates over the numbers in `n` (pushed as a numeric column) run there too.
   add({
     id: 'proxy-only/numeric-sum-avg',
     fn: 'json_schema_valid',
     clause: 'select',
     on: 'proxy',
     off: 'proxy',
-    native: `SELECT sum(v) AS s, avg(v) AS a, count(*) AS c FROM (SELECT (doc ->> 'n')::numeric AS v FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number' AND length(doc ->> 'n') <= 15) AS d`,
+    native: `SELECT sum(v) AS s, avg(v) AS a, min(v) AS lo, max(v) AS hi, count(DISTINCT v) AS d, count(*) AS c FROM (SELECT (doc ->> 'n')::numeric AS v FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number') AS d`,
     sql: () =>
-      `SELECT sum(v) AS s, avg(v) AS a, count(*) AS c FROM (SELECT doc, (doc ->> 'n')::numeric AS v FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number' AND length(doc ->> 'n') <= 15) AS d WHERE json_schema_valid(doc, '{"type": "object"}')`,
+      `SELECT sum(v) AS s, avg(v) AS a, min(v) AS lo, max(v) AS hi, count(DISTINCT v) AS d, count(*) AS c FROM (SELECT doc, (doc ->> 'n')::numeric AS v FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number') AS d WHERE json_schema_valid(doc, '{"type": "object"}')`,
+  });
+  // Comparisons, ORDER BY and DISTINCT over numeric and jsonb values the proxy evaluates over:
+  // numerics past 15 digits and jsonb values equal as jsonb (1 = 1.0) but not as text.
+  add({
+    id: 'proxy-only/numeric-compare-order',
+    fn: 'json_schema_valid',
+    clause: 'order-by',
+    on: 'proxy',
+    off: 'proxy',
+    native: `SELECT id, v FROM (SELECT id, (doc ->> 'n')::numeric AS v FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number') AS d WHERE v > '0.5' ORDER BY v DESC, id`,
+    sql: () =>
+      `SELECT id, v FROM (SELECT id, doc, (doc ->> 'n')::numeric AS v FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number') AS d WHERE json_schema_valid(doc, '{}') AND v > '0.5' ORDER BY v DESC, id`,
+  });
+  // jsonb equality in the proxy: `{"n": 1}` and `{"n": 1.0}` are one group and one distinct value
+  // (the corpus spells numbers both ways). The group's own value is not compared: which
+  // spelling represents it is arbitrary.
+  const wrapped = `json_merge_patch(jsonb_build_object('n', doc -> 'n'), '{}')`;
+  add({
+    id: 'proxy-only/jsonb-group-equality',
+    fn: 'json_merge_patch',
+    clause: 'group-by',
+    on: 'proxy',
+    off: 'proxy',
+    native: `SELECT count(*) AS c FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number' GROUP BY jsonb_build_object('n', doc -> 'n')`,
+    sql: () =>
+      `SELECT count(*) AS c FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number' GROUP BY ${wrapped}`,
+  });
+  add({
+    id: 'proxy-only/jsonb-count-distinct',
+    fn: 'json_merge_patch',
+    clause: 'select',
+    on: 'proxy',
+    off: 'proxy',
+    native: `SELECT count(DISTINCT jsonb_build_object('n', doc -> 'n')) AS d FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number'`,
+    sql: () =>
+      `SELECT count(DISTINCT ${wrapped}) AS d FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number'`,
   });
   add({
     id: 'proxy-only/merge-patch-in-cte',
