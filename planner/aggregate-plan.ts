@@ -71,11 +71,16 @@ export class GroupRowCompiler {
     private readonly keyNodes: readonly Node[],
     /** Compiles an expression over an input row (pushed columns and DocFusion calls). */
     private readonly compileInput: (node: Node) => Expr,
+    /** Told of an expression read from a group key (its calls are the key's, evaluated once). */
+    private readonly readFromKey: (node: Node) => void = () => undefined,
   ) {}
 
   compile(node: Node): Expr {
     const key = this.keyNodes.findIndex((k) => sameExpression(k, node));
-    if (key >= 0) return { kind: 'column', index: key };
+    if (key >= 0) {
+      this.readFromKey(node);
+      return { kind: 'column', index: key };
+    }
     switch (node.kind) {
       case 'A_Const':
         if (node.fields.isnull === true) return { kind: 'const', value: null };

@@ -308,7 +308,13 @@ class ResidualPlanner {
       }
       const keyNodes = groupItems.map((item) => groupKeyNode(item, targets));
       const keys = keyNodes.map((node) => this.compile(node));
-      const rows = new GroupRowCompiler(keyNodes, (node) => this.compile(node));
+      const rows = new GroupRowCompiler(
+        keyNodes,
+        (node) => this.compile(node),
+        (node) => {
+          this.markCompiled(node);
+        },
+      );
       const outputs: OutputColumn[] = targets.map((target, i) => {
         const value = targetValues[i];
         if (value === undefined) throw new Unsupported('a select-list item');
@@ -352,6 +358,14 @@ class ResidualPlanner {
       if (node.kind === 'FuncCall' && this.residualCalls.has(node.fields)) found = true;
     });
     return found;
+  }
+
+  /** The residual calls in `root` are evaluated by the proxy (as part of a group key). */
+  private markCompiled(root: Node): void {
+    walk({ [root.kind]: root.fields }, (node) => {
+      if (node.kind === 'FuncCall' && this.residualCalls.has(node.fields))
+        this.compiled.add(node.fields);
+    });
   }
 
   /** An expression containing a residual call, as an evaluator tree. */

@@ -186,6 +186,17 @@ export function extraStatements(probes: Probes): Statement[] {
     sql: () =>
       `SELECT count(*) AS c FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number' GROUP BY ${wrapped}`,
   });
+  // An expression over a group key, with a jsonb comparison the proxy types from the group row.
+  add({
+    id: 'proxy-only/group-key-expression',
+    fn: 'json_merge_patch',
+    clause: 'group-by',
+    on: 'proxy',
+    off: 'proxy',
+    native: `SELECT jsonb_build_object('n', doc -> 'n') = '{"n": 1.00}' AS one, count(*) AS c FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number' GROUP BY jsonb_build_object('n', doc -> 'n')`,
+    sql: () =>
+      `SELECT ${wrapped} = '{"n": 1.00}' AS one, count(*) AS c FROM ${DOCS} WHERE jsonb_typeof(doc -> 'n') = 'number' GROUP BY ${wrapped}`,
+  });
   add({
     id: 'proxy-only/jsonb-count-distinct',
     fn: 'json_merge_patch',
