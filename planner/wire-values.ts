@@ -47,11 +47,16 @@ export function encodeText(oid: number, value: Value): string {
   return `{${value.map(arrayElement).join(',')}}`;
 }
 
-/** float8out: shortest exact digits, exponent form outside 1e-4 … 1e15 (as Postgres 12+). */
-export function float8Text(value: number): string {
+/**
+ * float8out: with extra_float_digits > 0 (the default, 1) the shortest exact digits, exponent
+ * form outside 1e-4 … 1e15 (as Postgres 12+); at 0 or below, `%.{15 + extra}g` (at least 1
+ * digit), the rounded form older clients ask for.
+ */
+export function float8Text(value: number, extraFloatDigits = 1): string {
   if (Number.isNaN(value)) return 'NaN';
   if (value === Infinity) return 'Infinity';
   if (value === -Infinity) return '-Infinity';
+  if (extraFloatDigits <= 0) return printfG(value, Math.max(1, DBL_DIG + extraFloatDigits));
   if (value === 0) return Object.is(value, -0) ? '-0' : '0';
   const [mantissa = '0', exponent = '0'] = value.toExponential().split('e');
   const exp = Number(exponent);
@@ -60,6 +65,25 @@ export function float8Text(value: number): string {
     return `${mantissa}e${exp < 0 ? '-' : '+'}${digits}`;
   }
   return String(value);
+}
+
+/** Significant decimal digits a double always keeps (float.h's DBL_DIG). */
+const DBL_DIG = 15;
+
+/** C's `%.{precision}g` of a finite double: trailing zeros dropped, exponent of 2+ digits. */
+function printfG(value: number, precision: number): string {
+  if (value === 0) return Object.is(value, -0) ? '-0' : '0';
+  const [mantissa = '0', exponentText = '0'] = value.toExponential(precision - 1).split('e');
+  const exponent = Number(exponentText);
+  if (exponent < -4 || exponent >= precision) {
+    const digits = String(Math.abs(exponent)).padStart(2, '0');
+    return `${stripZeros(mantissa)}e${exponent < 0 ? '-' : '+'}${digits}`;
+  }
+  return stripZeros(value.toFixed(Math.max(0, precision - 1 - exponent)));
+}
+
+function stripZeros(text: string): string {
+  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
 }
 
 function arrayElement(element: string | null): string {

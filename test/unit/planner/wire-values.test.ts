@@ -75,7 +75,26 @@ describe('float8 text output', () => {
               : float8Text(v),
       ),
     ]);
-    expect(values.map(float8Text)).toEqual(want);
+    expect(values.map((v) => float8Text(v))).toEqual(want);
+  });
+
+  test('matches float8out at extra_float_digits 0 and below (%.{15 + n}g)', async () => {
+    const values = [
+      ...[0, -0, 1, 0.1, 1 / 3, 1e-4, 1e-5, 1e15, 1e16, 123456.5, 9007199254740993, 5e-324],
+      ...[Number.MAX_VALUE, -2.5e-7, 99999.95, 0.000123456789, 1e100, NaN, Infinity, -Infinity],
+      ...fc.sample(fc.double(), { numRuns: 500, seed: 20261128 }),
+    ];
+    for (const digits of [0, -3, -14, -15]) {
+      await client.query(`SET extra_float_digits = ${String(digits)}`);
+      try {
+        const want = await pgText('SELECT v::text FROM unnest($1::float8[]) AS v', [
+          values.map((v) => float8Text(v)),
+        ]);
+        expect(values.map((v) => float8Text(v, digits))).toEqual(want);
+      } finally {
+        await client.query('RESET extra_float_digits');
+      }
+    }
   });
 });
 
