@@ -17,6 +17,7 @@ import type { UpstreamEndpoint } from './upstream-target.js';
 import { ExplainAnalyze } from './explain-analyze.js';
 import { frameOf, rawFrame } from './frame-of.js';
 import { ResidualStatements } from './residual-statements.js';
+import { failingParse, failingQuery, replacementFor } from './planning-failure.js';
 
 /** What the stage needs from its session. */
 export interface StageOwner {
@@ -214,24 +215,29 @@ export class PlanningStage {
     }
   }
 
-  /** A planning error: answered in order; after a Parse, messages up to Sync are skipped. */
+  /**
+   * A planning error, answered in order. A Parse (after which messages up to Sync are skipped),
+   * or a Query that may run inside a transaction, is replaced by a statement that fails upstream
+   * too, so the transaction fails as Postgres would fail it (src/planning-failure.ts).
+   */
   private refuse(frame: Frame, error: PgError): Decision {
-    errorsTotal.labels(sqlstateClass(error.code)).inc();
     const link = this.owner.link;
-    const status = link?.txStatus ?? TransactionStatus.Idle;
     if (frame.type === FrontendCode.Parse) {
       this.skipToSync = true;
-      return answer(frame, 'parse', be.errorFromPgError(error));
+      const name = decodeParse(frame.body).name;
+      return { frame: failingParse(name, error), action: failAction(error) };
     }
-    if (status !== TransactionStatus.Idle) {
-      // Inside a transaction the error must also abort it upstream, as Postgres would.
-      return { frame: replacedQuery(raiseSql(error)) };
+    // Outside a transaction, with nothing in flight that may start one: the proxy answers.
+    if (link === undefined || (link.txStatus === TransactionStatus.Idle && !link.busy)) {
+      errorsTotal.labels(sqlstateClass(error.code)).inc();
+      const status = link?.txStatus ?? TransactionStatus.Idle;
+      return answer(
+        frame,
+        'query',
+        Buffer.concat([be.errorFromPgError(error), be.readyForQuery(status)]),
+      );
     }
-    return answer(
-      frame,
-      'query',
-      Buffer.concat([be.errorFromPgError(error), be.readyForQuery(status)]),
-    );
+    return { frame: failingQuery(error), action: failAction(error) };
   }
 
   /** SET / RESET / SHOW docfusion.pushdown, answered by the proxy. */
@@ -355,13 +361,8 @@ function isDdl(frame: Frame): boolean {
   return DDL.test(body.toString('latin1', i, Math.min(body.length, i + 64)));
 }
 
-/** Postgres raises `error` itself (the way to abort a transaction block with it). */
-function raiseSql(error: PgError): string {
-  const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
-  const options = [`ERRCODE = ${quote(error.code)}`, `MESSAGE = ${quote(error.message)}`];
-  if (error.detail !== undefined) options.push(`DETAIL = ${quote(error.detail)}`);
-  if (error.hint !== undefined) options.push(`HINT = ${quote(error.hint)}`);
-  return `DO $docfusion$BEGIN RAISE EXCEPTION USING ${options.join(', ')}; END$docfusion$`;
+function failAction(error: PgError): FrameAction {
+  return { kind: 'fail', replaceError: replacementFor(error) };
 }
 
 /** EXPLAIN: the DocFusion plan lines go first, then Postgres's plan rows. */

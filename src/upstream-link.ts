@@ -69,6 +69,11 @@ const NO_BODY = Buffer.alloc(0);
 export type FrameAction =
   | { readonly kind: 'answer'; readonly expect: Expectation; readonly bytes: Buffer }
   | { readonly kind: 'transform'; readonly transform: ReplyTransform }
+  /**
+   * A Query or Parse sent to fail upstream in place of a statement the planner refused
+   * (src/planning-failure.ts): the client sees the proxy's error, from `replaceError`.
+   */
+  | { readonly kind: 'fail'; readonly replaceError: (body: Buffer) => Buffer | undefined }
   /** Rewritten by the planner (pushed-down SQL): relayed as usual, metered as `planned`. */
   | { readonly kind: 'planned' };
 
@@ -406,6 +411,19 @@ export class UpstreamLink implements UpstreamListener {
             answeredHere = true;
           }
           this.emit(this.tracker.push({ expect: action.expect, synthetic: action.bytes }));
+          continue;
+        }
+        if (action.kind === 'fail') {
+          out ??= rawsOf(frames, i);
+          if (type === FrontendCode.Query) {
+            this.owner.meter.begin('planned', { body: frame.body, parse: false });
+          } else {
+            this.openBatch = true;
+            this.batchPlanned = true;
+          }
+          const expect = type === FrontendCode.Query ? 'query' : 'parse';
+          this.tracker.push({ expect, replaceError: action.replaceError });
+          out.push(frame.raw);
           continue;
         }
         if (action.kind === 'transform') this.tracker.nextTransform = action.transform;
@@ -841,7 +859,10 @@ export class UpstreamLink implements UpstreamListener {
         this.lastCommand = commandWord(frame.body);
         this.owner.meter.commandComplete(this.lastCommand);
       } else if (type === BackendCode.ErrorResponse) {
-        this.owner.meter.error(frame.body);
+        // A statement sent to fail: metered with the error the client is shown.
+        this.owner.meter.error(
+          this.tracker.errorReplacement(frame.body)?.subarray(5) ?? frame.body,
+        );
         if (isFatal(frame.body)) this.noteFatal(frame);
       }
       const transform = TRANSFORMED[type] === 1 ? this.tracker.headTransform : undefined;
