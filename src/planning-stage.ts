@@ -18,6 +18,7 @@ import { ExplainAnalyze } from './explain-analyze.js';
 import { frameOf, rawFrame } from './frame-of.js';
 import { ResidualStatements } from './residual-statements.js';
 import { failingParse, failingQuery, replacementFor } from './planning-failure.js';
+import { mayChangeSettings } from './statement-effects.js';
 
 /** What the stage needs from its session. */
 export interface StageOwner {
@@ -31,9 +32,9 @@ export interface StageOwner {
 }
 
 const SET_PUSHDOWN =
-  /^\s*set\s+(?:session\s+|local\s+)?docfusion\.pushdown\s*(?:=|to)\s*'?(on|off|true|false|default)'?\s*;?\s*$/i;
-const RESET_PUSHDOWN = /^\s*reset\s+docfusion\.pushdown\s*;?\s*$/i;
+  /^\s*set\s+(?:session\s+|local\s+)?docfusion\.pushdown\s*(?:=|to)\s*(.*?)\s*;?\s*$/is;
 const SHOW_PUSHDOWN = /^\s*show\s+docfusion\.pushdown\s*;?\s*$/i;
+const FLUSH = frameOf(fe.flush());
 const DDL = /^\s*(?:create|alter|drop|truncate|comment)\b/i;
 
 /**
@@ -44,8 +45,6 @@ const DDL = /^\s*(?:create|alter|drop|truncate|comment)\b/i;
  * being made the client is paused and later frames wait behind it.
  */
 export class PlanningStage {
-  /** SET docfusion.pushdown for this session. */
-  pushdown: boolean;
   private readonly waiting: Frame[] = [];
   private draining = false;
   /** A planning error answered a Parse: Postgres-style, messages up to Sync are skipped. */
@@ -58,8 +57,17 @@ export class PlanningStage {
     private readonly owner: StageOwner,
     private readonly service: PlanService,
     private readonly defaultPushdown: boolean,
-  ) {
-    this.pushdown = defaultPushdown;
+  ) {}
+
+  /**
+   * `docfusion.pushdown` as the session has it now. SET, SET LOCAL and RESET go to Postgres (which
+   * keeps the value as a placeholder setting, in and out of transactions); the upstream link
+   * follows them with the client's other settings (src/session-params.ts), transactions and
+   * savepoints included, so ROLLBACK undoes them as in Postgres.
+   */
+  get pushdown(): boolean {
+    const sql = this.owner.link?.setting(PUSHDOWN);
+    return (sql === undefined ? undefined : pushdownIn(sql)) ?? this.defaultPushdown;
   }
 
   fromClient(frames: Frame[], chunk: Buffer): void {
@@ -101,10 +109,20 @@ export class PlanningStage {
         out = [];
         actions.clear();
       };
+      /** `out` holds a statement that may change settings (see dependsOnSettings). */
+      let outChangesSettings = false;
       for (let frame = this.waiting.shift(); frame; frame = this.waiting.shift()) {
         if (this.skipToSync) {
           if (frame.type !== FrontendCode.Sync) continue;
           this.skipToSync = false;
+        }
+        if (frame.type === FrontendCode.Query || frame.type === FrontendCode.Parse) {
+          if (outChangesSettings && this.dependsOnSettings(frame)) {
+            flush();
+            outChangesSettings = false;
+          }
+          await this.settingsSettled(frame);
+          outChangesSettings ||= changesSettings(frame);
         }
         let decided = this.decideNow(frame);
         if (decided === undefined) {
@@ -126,22 +144,35 @@ export class PlanningStage {
     this.owner.resumeClient();
   }
 
+  /** A statement whose planning or answer depends on docfusion.pushdown. */
+  private dependsOnSettings(frame: Frame): boolean {
+    return (
+      this.prefiltered === frame ||
+      mentionsDocfusion(frame.body) ||
+      this.service.mayPlan(sqlOf(frame).sql)
+    );
+  }
+
+  /**
+   * Before a statement that depends on docfusion.pushdown: wait until the statements in flight
+   * that may change it (SET, ROLLBACK, …) have their replies, so it is planned with the value
+   * Postgres has when it runs (a pipelined `ROLLBACK` then a DocFusion query).
+   */
+  private async settingsSettled(frame: Frame): Promise<void> {
+    const link = this.owner.link;
+    const settled = link?.settled();
+    if (link === undefined || settled === undefined || !this.dependsOnSettings(frame)) return;
+    // Postgres holds the replies of an open extended-protocol batch until Sync or Flush (and a
+    // batch may still be queued for a connection, so the link cannot tell yet).
+    link.fromClient([FLUSH], undefined);
+    await settled;
+  }
+
   /** The decision for a frame when no planning (or only a cached plan) is needed. */
   private decideNow(frame: Frame): Decision | undefined {
     if (frame.type === FrontendCode.Query) {
       const local = this.localCommand(frame.body);
       if (local !== undefined) return local(frame);
-    } else if (frame.type === FrontendCode.Parse && mentionsDocfusion(frame.body)) {
-      // Extended protocol (postgres.js, JDBC): the setting takes effect when the statement is
-      // parsed, and Postgres keeps it too (as a placeholder setting), so SHOW agrees.
-      const sql = decodeParse(frame.body).sql;
-      const set = SET_PUSHDOWN.exec(sql);
-      if (set || RESET_PUSHDOWN.test(sql)) {
-        const value = set?.[1]?.toLowerCase() ?? 'default';
-        this.pushdown =
-          value === 'default' ? this.defaultPushdown : value === 'on' || value === 'true';
-        return { frame };
-      }
     }
     if (frame.type !== FrontendCode.Query && frame.type !== FrontendCode.Parse) {
       return (this.residual.active ? this.residual.decide(frame) : undefined) ?? { frame };
@@ -240,36 +271,91 @@ export class PlanningStage {
     return { frame: failingQuery(error), action: failAction(error) };
   }
 
-  /** SET / RESET / SHOW docfusion.pushdown, answered by the proxy. */
+  /** SHOW docfusion.pushdown, and SET docfusion.pushdown to a value that is not Boolean. */
   private localCommand(body: Buffer): ((frame: Frame) => Decision) | undefined {
     if (!mentionsDocfusion(body)) return undefined;
     const sql = body.toString('utf8', 0, Math.max(0, body.length - 1));
-    const status = (): Buffer =>
-      be.readyForQuery(this.owner.link?.txStatus ?? TransactionStatus.Idle);
     const set = SET_PUSHDOWN.exec(sql);
-    if (set || RESET_PUSHDOWN.test(sql)) {
-      const value = set?.[1]?.toLowerCase() ?? 'default';
-      return (frame) => {
-        this.pushdown =
-          value === 'default' ? this.defaultPushdown : value === 'on' || value === 'true';
-        return answer(frame, 'query', Buffer.concat([be.commandComplete('SET'), status()]));
-      };
-    }
-    if (SHOW_PUSHDOWN.test(sql)) {
+    if (set?.[1] !== undefined && pushdownIn(sql) === undefined && !/^default$/i.test(set[1])) {
+      const value = set[1];
       return (frame) =>
-        answer(
+        this.refuse(
+          frame,
+          new PgError(
+            SqlState.InvalidParameterValue,
+            `parameter "${PUSHDOWN}" requires a Boolean value`,
+            { detail: `Got ${value}.` },
+          ),
+        );
+    }
+    if (!SHOW_PUSHDOWN.test(sql)) return undefined;
+    return (frame) => {
+      const status = this.owner.link?.txStatus ?? TransactionStatus.Idle;
+      if (status === TransactionStatus.Failed) {
+        // As Postgres: nothing but ROLLBACK in a failed transaction.
+        errorsTotal.labels(sqlstateClass('25P02')).inc();
+        return answer(
           frame,
           'query',
           Buffer.concat([
-            be.textRowDescription(['docfusion.pushdown']),
-            be.dataRow([this.pushdown ? 'on' : 'off']),
-            be.commandComplete('SHOW'),
-            status(),
+            be.errorFromPgError(
+              new PgError(
+                '25P02',
+                'current transaction is aborted, commands ignored until end of transaction block',
+              ),
+            ),
+            be.readyForQuery(status),
           ]),
         );
-    }
-    return undefined;
+      }
+      return answer(
+        frame,
+        'query',
+        Buffer.concat([
+          be.textRowDescription([PUSHDOWN]),
+          be.dataRow([this.pushdown ? 'on' : 'off']),
+          be.commandComplete('SHOW'),
+          be.readyForQuery(status),
+        ]),
+      );
+    };
   }
+}
+
+const PUSHDOWN = 'docfusion.pushdown';
+
+/**
+ * The Boolean a statement that set docfusion.pushdown gave it (`SET … = off`, `SET LOCAL … TO
+ * 'on'`, the startup parameter's `set_config('docfusion.pushdown', 'off', false)`), or
+ * undefined for DEFAULT or a value that is not Boolean (then the default applies).
+ */
+function pushdownIn(sql: string): boolean | undefined {
+  const value =
+    /set_config\s*\(\s*'docfusion\.pushdown'\s*,\s*'([^']*)'/i.exec(sql)?.[1] ??
+    SET_PUSHDOWN.exec(sql)?.[1]?.replace(/^'(.*)'$/s, '$1');
+  switch (value?.trim().toLowerCase()) {
+    case 'on':
+    case 'true':
+    case 'yes':
+    case '1':
+      return true;
+    case 'off':
+    case 'false':
+    case 'no':
+    case '0':
+      return false;
+    default:
+      return undefined;
+  }
+}
+
+/** A Query or Parse that may change settings or undo changes (SET, RESET, ROLLBACK, …). */
+function changesSettings(frame: Frame): boolean {
+  const body = frame.body;
+  if (frame.type === FrontendCode.Query) return mayChangeSettings(body, 0, body.length);
+  const nameEnd = body.indexOf(0);
+  const sqlEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
+  return sqlEnd >= 0 && mayChangeSettings(body, nameEnd + 1, sqlEnd);
 }
 
 export interface Decision {
