@@ -18,7 +18,13 @@ import { ExplainAnalyze } from './explain-analyze.js';
 import { frameOf, rawFrame } from './frame-of.js';
 import { ResidualStatements } from './residual-statements.js';
 import { failingParse, failingQuery, replacementFor } from './planning-failure.js';
-import { mayChangeSettings } from './statement-effects.js';
+import {
+  changesSettings,
+  PUSHDOWN,
+  pushdownIn,
+  SET_PUSHDOWN,
+  SHOW_PUSHDOWN,
+} from './pushdown-setting.js';
 
 /** What the stage needs from its session. */
 export interface StageOwner {
@@ -31,9 +37,6 @@ export interface StageOwner {
   fail(error: unknown): void;
 }
 
-const SET_PUSHDOWN =
-  /^\s*set\s+(?:session\s+|local\s+)?docfusion\.pushdown\s*(?:=|to)\s*(.*?)\s*;?\s*$/is;
-const SHOW_PUSHDOWN = /^\s*show\s+docfusion\.pushdown\s*;?\s*$/i;
 const FLUSH = frameOf(fe.flush());
 const DDL = /^\s*(?:create|alter|drop|truncate|comment)\b/i;
 
@@ -320,42 +323,6 @@ export class PlanningStage {
       );
     };
   }
-}
-
-const PUSHDOWN = 'docfusion.pushdown';
-
-/**
- * The Boolean a statement that set docfusion.pushdown gave it (`SET … = off`, `SET LOCAL … TO
- * 'on'`, the startup parameter's `set_config('docfusion.pushdown', 'off', false)`), or
- * undefined for DEFAULT or a value that is not Boolean (then the default applies).
- */
-function pushdownIn(sql: string): boolean | undefined {
-  const value =
-    /set_config\s*\(\s*'docfusion\.pushdown'\s*,\s*'([^']*)'/i.exec(sql)?.[1] ??
-    SET_PUSHDOWN.exec(sql)?.[1]?.replace(/^'(.*)'$/s, '$1');
-  switch (value?.trim().toLowerCase()) {
-    case 'on':
-    case 'true':
-    case 'yes':
-    case '1':
-      return true;
-    case 'off':
-    case 'false':
-    case 'no':
-    case '0':
-      return false;
-    default:
-      return undefined;
-  }
-}
-
-/** A Query or Parse that may change settings or undo changes (SET, RESET, ROLLBACK, …). */
-function changesSettings(frame: Frame): boolean {
-  const body = frame.body;
-  if (frame.type === FrontendCode.Query) return mayChangeSettings(body, 0, body.length);
-  const nameEnd = body.indexOf(0);
-  const sqlEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
-  return sqlEnd >= 0 && mayChangeSettings(body, nameEnd + 1, sqlEnd);
 }
 
 export interface Decision {
