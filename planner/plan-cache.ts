@@ -10,19 +10,30 @@ const TEMPLATES_PER_SHAPE = 16;
 /** How a lookup was answered. */
 export type CacheHit = 'shape' | 'text';
 
+/** What a cached plan was made from: these relations' columns, at this catalog generation. */
+interface Basis {
+  readonly relations: readonly string[];
+  readonly generation: number;
+}
+
 /**
  * The planner's plan caches: templates by statement shape (the text with its constants
  * replaced by markers; a statement differing only in constants the plan does not depend on
  * re-uses the plan, its own constants spliced in: see plan-template.ts) and, for plans that
  * cannot be shared that way (residual, EXPLAIN, several statements, text the parser rejects),
  * plans by exact text. Least recently used entries go first. `prefix` keys what a plan depends on
- * besides the text (database, settings).
+ * besides the text (database, settings). A plan is used only while the catalog it was made from
+ * still holds (`Catalog.current`: unchanged, and read less than its TTL ago); otherwise the lookup
+ * misses, the entry is dropped and the statement is planned again against a fresh catalog.
  */
 export class PlanCache {
   /** Least recently used first. */
-  private readonly plans = new Map<string, Plan>();
+  private readonly plans = new Map<string, { readonly plan: Plan; readonly basis: Basis }>();
   /** By prefix and shape key; least recently used first. */
-  private readonly templates = new Map<string, PlanTemplate[]>();
+  private readonly templates = new Map<
+    string,
+    { readonly template: PlanTemplate; readonly basis: Basis }[]
+  >();
   private templateCount = 0;
 
   constructor(
@@ -30,16 +41,22 @@ export class PlanCache {
     private readonly perShape = TEMPLATES_PER_SHAPE,
   ) {}
 
-  /** A cached plan for `sql` and how it was found, or undefined (then call `plan`). */
-  get(prefix: string, sql: Buffer): { plan: Plan; hit: CacheHit } | undefined {
+  /** A cached plan for `sql` still valid in `catalog`, and how it was found, or undefined. */
+  get(prefix: string, sql: Buffer, catalog: Catalog): { plan: Plan; hit: CacheHit } | undefined {
     const shape = shapeOf(sql);
     if (shape !== undefined) {
       const key = prefix + shape.key;
       const bucket = this.templates.get(key);
       if (bucket !== undefined) {
-        for (const template of bucket) {
-          if (!matches(template, shape)) continue;
-          const plan = instantiate(template, shape, sql);
+        for (let i = 0; i < bucket.length; i++) {
+          const entry = bucket[i];
+          if (entry === undefined || !matches(entry.template, shape)) continue;
+          if (!catalog.current(entry.basis.relations, entry.basis.generation)) {
+            bucket.splice(i--, 1);
+            this.templateCount--;
+            continue;
+          }
+          const plan = instantiate(entry.template, shape, sql);
           if (plan === undefined) continue;
           this.templates.delete(key);
           this.templates.set(key, bucket);
@@ -48,11 +65,12 @@ export class PlanCache {
       }
     }
     const key = prefix + (shape?.bytes ?? sql.toString('latin1'));
-    const plan = this.plans.get(key);
-    if (plan === undefined) return undefined;
+    const entry = this.plans.get(key);
+    if (entry === undefined) return undefined;
     this.plans.delete(key);
-    this.plans.set(key, plan);
-    return { plan, hit: 'text' };
+    if (!catalog.current(entry.basis.relations, entry.basis.generation)) return undefined;
+    this.plans.set(key, entry);
+    return { plan: entry.plan, hit: 'text' };
   }
 
   /** Plan `sql` and keep the plan (or its template). */
@@ -66,14 +84,15 @@ export class PlanCache {
     const shape = shapeOf(sql);
     // A copy: the plan and its template must not keep the client's receive buffer alive.
     const own = Buffer.from(sql);
-    if (shape === undefined) {
-      const plan = await planner.plan(own, catalog, options);
-      this.keepPlan(prefix + own.toString('latin1'), plan);
-      return plan;
+    // Read before planning: a change noticed while planning makes this plan stale at once.
+    const generation = catalog.generation;
+    const { plan, template, relations } = await planner.planShared(own, shape, catalog, options);
+    const basis = { relations, generation };
+    if (template !== undefined && shape !== undefined) {
+      this.keepTemplate(prefix + shape.key, template, basis);
+    } else {
+      this.keepPlan(prefix + (shape?.bytes ?? own.toString('latin1')), plan, basis);
     }
-    const { plan, template } = await planner.planShared(own, shape, catalog, options);
-    if (template === undefined) this.keepPlan(prefix + shape.bytes, plan);
-    else this.keepTemplate(prefix + shape.key, template);
     return plan;
   }
 
@@ -83,20 +102,20 @@ export class PlanCache {
     this.templateCount = 0;
   }
 
-  private keepPlan(key: string, plan: Plan): void {
+  private keepPlan(key: string, plan: Plan, basis: Basis): void {
     this.plans.delete(key);
-    this.plans.set(key, plan);
+    this.plans.set(key, { plan, basis });
     if (this.plans.size > this.size) {
       const oldest = this.plans.keys().next();
       if (oldest.done !== true) this.plans.delete(oldest.value);
     }
   }
 
-  private keepTemplate(key: string, template: PlanTemplate): void {
+  private keepTemplate(key: string, template: PlanTemplate, basis: Basis): void {
     const bucket = this.templates.get(key) ?? [];
     this.templates.delete(key);
     this.templates.set(key, bucket);
-    bucket.push(template);
+    bucket.push({ template, basis });
     this.templateCount++;
     if (bucket.length > this.perShape) {
       bucket.shift();

@@ -109,18 +109,22 @@ export class Planner {
    */
   async planShared(
     sql: Buffer,
-    shape: StatementShape,
+    shape: StatementShape | undefined,
     catalog: Catalog,
     options: PlanOptions,
-  ): Promise<SharedPlan> {
-    return this.planWith(sql, shape, catalog, options);
+  ): Promise<SharedPlan & { readonly relations: readonly string[] }> {
+    const relations: string[] = [];
+    const planned = await this.planWith(sql, shape, catalog, options, relations);
+    return { ...planned, relations };
   }
 
+  /** `relations` gets the names of the relations whose columns the plan was made from. */
   private async planWith(
     sql: Buffer,
     shape: StatementShape | undefined,
     catalog: Catalog,
     options: PlanOptions,
+    relations: string[] = [],
   ): Promise<SharedPlan> {
     const masked = mask(sql);
     let statements: readonly { readonly stmt: unknown }[];
@@ -144,7 +148,8 @@ export class Planner {
           : undefined,
     });
     const names = statements.flatMap((s) => relationNames(s.stmt));
-    const relations = catalog.cached(names) ?? (await catalog.relations(names));
+    relations.push(...names);
+    const columns = catalog.cached(names) ?? (await catalog.relations(names));
     const calls: DocFusionCall[] = [];
     let explain: { analyze: boolean; query: unknown } | undefined;
     for (const { stmt } of statements) {
@@ -162,7 +167,7 @@ export class Planner {
           statement: stmt,
           functions: this.functions,
           paramTypes: options.paramTypes,
-          relations,
+          relations: columns,
         }),
       );
     }

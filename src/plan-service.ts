@@ -14,7 +14,8 @@ const MISSES = planCacheLookups.labels('miss');
  * The planner as the server uses it: one catalog per upstream database (read over the admin
  * login), and the plan caches (planner/plan-cache.ts: by statement shape, so statements that
  * differ only in constants the plan does not depend on share a plan, and by exact text), so a
- * statement a client runs again is not parsed again. DDL through the proxy empties all of them.
+ * statement a client runs again is not parsed again. DDL through the proxy empties all of them;
+ * a plan is also dropped once the catalog it was made from is past its TTL or has changed.
  */
 export class PlanService {
   readonly planner = new Planner(
@@ -39,7 +40,7 @@ export class PlanService {
 
   /** A cached plan, or undefined (then call `plan`). */
   cached(endpoint: UpstreamEndpoint, sql: Buffer, options: PlanOptions): Plan | undefined {
-    const found = this.cache.get(cachePrefix(endpoint, options), sql);
+    const found = this.cache.get(cachePrefix(endpoint, options), sql, this.catalogFor(endpoint));
     if (found === undefined) return undefined;
     this.lookups[found.hit]++;
     HITS[found.hit].inc();

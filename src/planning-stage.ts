@@ -17,6 +17,14 @@ import type { UpstreamEndpoint } from './upstream-target.js';
 import { ExplainAnalyze } from './explain-analyze.js';
 import { frameOf, rawFrame } from './frame-of.js';
 import { ResidualStatements } from './residual-statements.js';
+import { failingParse, failingQuery, replacementFor } from './planning-failure.js';
+import {
+  changesSettings,
+  PUSHDOWN,
+  pushdownIn,
+  SET_PUSHDOWN,
+  SHOW_PUSHDOWN,
+} from './pushdown-setting.js';
 
 /** What the stage needs from its session. */
 export interface StageOwner {
@@ -29,10 +37,7 @@ export interface StageOwner {
   fail(error: unknown): void;
 }
 
-const SET_PUSHDOWN =
-  /^\s*set\s+(?:session\s+|local\s+)?docfusion\.pushdown\s*(?:=|to)\s*'?(on|off|true|false|default)'?\s*;?\s*$/i;
-const RESET_PUSHDOWN = /^\s*reset\s+docfusion\.pushdown\s*;?\s*$/i;
-const SHOW_PUSHDOWN = /^\s*show\s+docfusion\.pushdown\s*;?\s*$/i;
+const FLUSH = frameOf(fe.flush());
 const DDL = /^\s*(?:create|alter|drop|truncate|comment)\b/i;
 
 /**
@@ -43,8 +48,6 @@ const DDL = /^\s*(?:create|alter|drop|truncate|comment)\b/i;
  * being made the client is paused and later frames wait behind it.
  */
 export class PlanningStage {
-  /** SET docfusion.pushdown for this session. */
-  pushdown: boolean;
   private readonly waiting: Frame[] = [];
   private draining = false;
   /** A planning error answered a Parse: Postgres-style, messages up to Sync are skipped. */
@@ -57,8 +60,17 @@ export class PlanningStage {
     private readonly owner: StageOwner,
     private readonly service: PlanService,
     private readonly defaultPushdown: boolean,
-  ) {
-    this.pushdown = defaultPushdown;
+  ) {}
+
+  /**
+   * `docfusion.pushdown` as the session has it now. SET, SET LOCAL and RESET go to Postgres (which
+   * keeps the value as a placeholder setting, in and out of transactions); the upstream link
+   * follows them with the client's other settings (src/session-params.ts), transactions and
+   * savepoints included, so ROLLBACK undoes them as in Postgres.
+   */
+  get pushdown(): boolean {
+    const sql = this.owner.link?.setting(PUSHDOWN);
+    return (sql === undefined ? undefined : pushdownIn(sql)) ?? this.defaultPushdown;
   }
 
   fromClient(frames: Frame[], chunk: Buffer): void {
@@ -100,10 +112,20 @@ export class PlanningStage {
         out = [];
         actions.clear();
       };
+      /** `out` holds a statement that may change settings (see dependsOnSettings). */
+      let outChangesSettings = false;
       for (let frame = this.waiting.shift(); frame; frame = this.waiting.shift()) {
         if (this.skipToSync) {
           if (frame.type !== FrontendCode.Sync) continue;
           this.skipToSync = false;
+        }
+        if (frame.type === FrontendCode.Query || frame.type === FrontendCode.Parse) {
+          if (outChangesSettings && this.dependsOnSettings(frame)) {
+            flush();
+            outChangesSettings = false;
+          }
+          await this.settingsSettled(frame);
+          outChangesSettings ||= changesSettings(frame);
         }
         let decided = this.decideNow(frame);
         if (decided === undefined) {
@@ -125,22 +147,35 @@ export class PlanningStage {
     this.owner.resumeClient();
   }
 
+  /** A statement whose planning or answer depends on docfusion.pushdown. */
+  private dependsOnSettings(frame: Frame): boolean {
+    return (
+      this.prefiltered === frame ||
+      mentionsDocfusion(frame.body) ||
+      this.service.mayPlan(sqlOf(frame).sql)
+    );
+  }
+
+  /**
+   * Before a statement that depends on docfusion.pushdown: wait until the statements in flight
+   * that may change it (SET, ROLLBACK, …) have their replies, so it is planned with the value
+   * Postgres has when it runs (a pipelined `ROLLBACK` then a DocFusion query).
+   */
+  private async settingsSettled(frame: Frame): Promise<void> {
+    const link = this.owner.link;
+    const settled = link?.settled();
+    if (link === undefined || settled === undefined || !this.dependsOnSettings(frame)) return;
+    // Postgres holds the replies of an open extended-protocol batch until Sync or Flush (and a
+    // batch may still be queued for a connection, so the link cannot tell yet).
+    link.fromClient([FLUSH], undefined);
+    await settled;
+  }
+
   /** The decision for a frame when no planning (or only a cached plan) is needed. */
   private decideNow(frame: Frame): Decision | undefined {
     if (frame.type === FrontendCode.Query) {
       const local = this.localCommand(frame.body);
       if (local !== undefined) return local(frame);
-    } else if (frame.type === FrontendCode.Parse && mentionsDocfusion(frame.body)) {
-      // Extended protocol (postgres.js, JDBC): the setting takes effect when the statement is
-      // parsed, and Postgres keeps it too (as a placeholder setting), so SHOW agrees.
-      const sql = decodeParse(frame.body).sql;
-      const set = SET_PUSHDOWN.exec(sql);
-      if (set || RESET_PUSHDOWN.test(sql)) {
-        const value = set?.[1]?.toLowerCase() ?? 'default';
-        this.pushdown =
-          value === 'default' ? this.defaultPushdown : value === 'on' || value === 'true';
-        return { frame };
-      }
     }
     if (frame.type !== FrontendCode.Query && frame.type !== FrontendCode.Parse) {
       return (this.residual.active ? this.residual.decide(frame) : undefined) ?? { frame };
@@ -214,55 +249,79 @@ export class PlanningStage {
     }
   }
 
-  /** A planning error: answered in order; after a Parse, messages up to Sync are skipped. */
+  /**
+   * A planning error, answered in order. A Parse (after which messages up to Sync are skipped),
+   * or a Query that may run inside a transaction, is replaced by a statement that fails upstream
+   * too, so the transaction fails as Postgres would fail it (src/planning-failure.ts).
+   */
   private refuse(frame: Frame, error: PgError): Decision {
-    errorsTotal.labels(sqlstateClass(error.code)).inc();
     const link = this.owner.link;
-    const status = link?.txStatus ?? TransactionStatus.Idle;
     if (frame.type === FrontendCode.Parse) {
       this.skipToSync = true;
-      return answer(frame, 'parse', be.errorFromPgError(error));
+      const name = decodeParse(frame.body).name;
+      return { frame: failingParse(name, error), action: failAction(error) };
     }
-    if (status !== TransactionStatus.Idle) {
-      // Inside a transaction the error must also abort it upstream, as Postgres would.
-      return { frame: replacedQuery(raiseSql(error)) };
+    // Outside a transaction, with nothing in flight that may start one: the proxy answers.
+    if (link === undefined || (link.txStatus === TransactionStatus.Idle && !link.busy)) {
+      errorsTotal.labels(sqlstateClass(error.code)).inc();
+      const status = link?.txStatus ?? TransactionStatus.Idle;
+      return answer(
+        frame,
+        'query',
+        Buffer.concat([be.errorFromPgError(error), be.readyForQuery(status)]),
+      );
     }
-    return answer(
-      frame,
-      'query',
-      Buffer.concat([be.errorFromPgError(error), be.readyForQuery(status)]),
-    );
+    return { frame: failingQuery(error), action: failAction(error) };
   }
 
-  /** SET / RESET / SHOW docfusion.pushdown, answered by the proxy. */
+  /** SHOW docfusion.pushdown, and SET docfusion.pushdown to a value that is not Boolean. */
   private localCommand(body: Buffer): ((frame: Frame) => Decision) | undefined {
     if (!mentionsDocfusion(body)) return undefined;
     const sql = body.toString('utf8', 0, Math.max(0, body.length - 1));
-    const status = (): Buffer =>
-      be.readyForQuery(this.owner.link?.txStatus ?? TransactionStatus.Idle);
     const set = SET_PUSHDOWN.exec(sql);
-    if (set || RESET_PUSHDOWN.test(sql)) {
-      const value = set?.[1]?.toLowerCase() ?? 'default';
-      return (frame) => {
-        this.pushdown =
-          value === 'default' ? this.defaultPushdown : value === 'on' || value === 'true';
-        return answer(frame, 'query', Buffer.concat([be.commandComplete('SET'), status()]));
-      };
-    }
-    if (SHOW_PUSHDOWN.test(sql)) {
+    if (set?.[1] !== undefined && pushdownIn(sql) === undefined && !/^default$/i.test(set[1])) {
+      const value = set[1];
       return (frame) =>
-        answer(
+        this.refuse(
+          frame,
+          new PgError(
+            SqlState.InvalidParameterValue,
+            `parameter "${PUSHDOWN}" requires a Boolean value`,
+            { detail: `Got ${value}.` },
+          ),
+        );
+    }
+    if (!SHOW_PUSHDOWN.test(sql)) return undefined;
+    return (frame) => {
+      const status = this.owner.link?.txStatus ?? TransactionStatus.Idle;
+      if (status === TransactionStatus.Failed) {
+        // As Postgres: nothing but ROLLBACK in a failed transaction.
+        errorsTotal.labels(sqlstateClass('25P02')).inc();
+        return answer(
           frame,
           'query',
           Buffer.concat([
-            be.textRowDescription(['docfusion.pushdown']),
-            be.dataRow([this.pushdown ? 'on' : 'off']),
-            be.commandComplete('SHOW'),
-            status(),
+            be.errorFromPgError(
+              new PgError(
+                '25P02',
+                'current transaction is aborted, commands ignored until end of transaction block',
+              ),
+            ),
+            be.readyForQuery(status),
           ]),
         );
-    }
-    return undefined;
+      }
+      return answer(
+        frame,
+        'query',
+        Buffer.concat([
+          be.textRowDescription([PUSHDOWN]),
+          be.dataRow([this.pushdown ? 'on' : 'off']),
+          be.commandComplete('SHOW'),
+          be.readyForQuery(status),
+        ]),
+      );
+    };
   }
 }
 
@@ -355,13 +414,8 @@ function isDdl(frame: Frame): boolean {
   return DDL.test(body.toString('latin1', i, Math.min(body.length, i + 64)));
 }
 
-/** Postgres raises `error` itself (the way to abort a transaction block with it). */
-function raiseSql(error: PgError): string {
-  const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
-  const options = [`ERRCODE = ${quote(error.code)}`, `MESSAGE = ${quote(error.message)}`];
-  if (error.detail !== undefined) options.push(`DETAIL = ${quote(error.detail)}`);
-  if (error.hint !== undefined) options.push(`HINT = ${quote(error.hint)}`);
-  return `DO $docfusion$BEGIN RAISE EXCEPTION USING ${options.join(', ')}; END$docfusion$`;
+function failAction(error: PgError): FrameAction {
+  return { kind: 'fail', replaceError: replacementFor(error) };
 }
 
 /** EXPLAIN: the DocFusion plan lines go first, then Postgres's plan rows. */

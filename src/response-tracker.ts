@@ -18,6 +18,11 @@ export interface Slot {
   readonly onDone?: (ok: boolean) => void;
   /** Rewrites this reply's result frames (a statement the planner evaluates in the proxy). */
   readonly transform?: ReplyTransform;
+  /**
+   * For a statement sent to fail (src/planning-failure.ts): an ErrorResponse to send in place of
+   * the one Postgres sent (its body given), or undefined to forward Postgres's.
+   */
+  readonly replaceError?: (body: Buffer) => Buffer | undefined;
 }
 
 /**
@@ -139,9 +144,11 @@ export class ResponseTracker {
         if (!head) return FORWARD;
         if (isFatal(body)) return FORWARD;
         this.copyIn = false;
+        const replacement = head.replaceError?.(body);
+        const verdict = replacement ? { forward: false, after: [replacement] } : FORWARD;
         if (head.expect === 'sync' || head.expect === 'query' || head.expect === 'function') {
           this.headFailed = true;
-          return FORWARD; // ReadyForQuery follows
+          return verdict; // ReadyForQuery follows
         }
         // An extended-protocol message failed: Postgres skips everything up to the next Sync.
         this.shift();
@@ -150,7 +157,7 @@ export class ResponseTracker {
           this.shift()?.onDone?.(false);
         }
         if (this.slots.length === 0) this.skipping = true;
-        return FORWARD;
+        return verdict;
       }
       case BackendCode.CopyInResponse: {
         this.copyIn = true;
@@ -202,6 +209,11 @@ export class ResponseTracker {
       default:
         return head.hidden ? SWALLOW : FORWARD;
     }
+  }
+
+  /** The error the client is shown for an ErrorResponse (its body) arriving now, when not that. */
+  errorReplacement(body: Buffer): Buffer | undefined {
+    return this.slots[0]?.replaceError?.(body);
   }
 
   /** Drop every slot (the upstream connection is gone). */

@@ -4,6 +4,11 @@ import { ParserNotLoadedError, parseSql, type ParsedStatement } from './sql-pars
 export type SessionEffect =
   /** `SET name …` (not LOCAL): replay `sql` on whatever connection the client lands on next. */
   | { readonly kind: 'set'; readonly name: string; readonly sql: string }
+  /**
+   * `SET LOCAL name …`: lasts until the end of the transaction, so nothing to replay; followed
+   * only for the proxy's own settings (docfusion.*), whose current value the proxy needs.
+   */
+  | { readonly kind: 'set-local'; readonly name: string; readonly sql: string }
   | { readonly kind: 'reset'; readonly name: string }
   | { readonly kind: 'reset-all' }
   | { readonly kind: 'discard-all' }
@@ -103,6 +108,23 @@ export function provablyWithoutEffects(bytes: Buffer, start: number, end: number
 }
 
 const LONGEST_FIRST_WORD = Math.max(...[...FIRST_WORDS].map((word) => word.length));
+
+/** First words of statements that can change settings or undo changes to them. */
+const SETTINGS_WORDS = new Set(['set', 'reset', 'discard', 'savepoint', 'release', 'rollback']);
+
+/**
+ * Session mode's check, on the raw bytes of a statement's text: the first word (after white
+ * space) is one of SET, RESET, DISCARD, SAVEPOINT, RELEASE, ROLLBACK, so the statement may change
+ * settings or undo changes (see `sessionEffects`). BEGIN and COMMIT need no look: the link sees
+ * a transaction end in ReadyForQuery and its command tag.
+ */
+export function mayChangeSettings(bytes: Buffer, start: number, end: number): boolean {
+  let i = start;
+  while (i < end && isAsciiSpace(bytes[i] ?? 0)) i++;
+  let j = i;
+  while (j < end && j - i <= 9 && isAsciiLetter(bytes[j] ?? 0)) j++;
+  return j > i && SETTINGS_WORDS.has(bytes.toString('latin1', i, j).toLowerCase());
+}
 const TEMP = Buffer.from('temp');
 const SET_CONFIG = Buffer.from('set_config');
 const ADVISORY_LOCK = Buffer.from('advisory_lock');
@@ -181,8 +203,12 @@ function effectOf(stmt: Record<string, unknown>, text: string): SessionEffect | 
   const n = (node ?? {}) as Record<string, unknown>;
   switch (type) {
     case 'VariableSetStmt': {
-      if (n.is_local === true) return undefined;
       const name = typeof n.name === 'string' ? n.name.toLowerCase() : '';
+      if (n.is_local === true) {
+        return n.kind === 'VAR_SET_VALUE' || n.kind === 'VAR_SET_DEFAULT'
+          ? { kind: 'set-local', name, sql: text }
+          : undefined;
+      }
       switch (n.kind) {
         case 'VAR_SET_MULTI':
           // SET TRANSACTION … lasts one transaction; SET SESSION CHARACTERISTICS sets several

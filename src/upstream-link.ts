@@ -37,7 +37,12 @@ import {
 } from './response-tracker.js';
 import { applyEffect, diffSql, type ParamState } from './session-params.js';
 import type { SqlRef, StatementMeter } from './statement-meter.js';
-import { provablyWithoutEffects, sessionEffects, type SessionEffect } from './statement-effects.js';
+import {
+  mayChangeSettings,
+  provablyWithoutEffects,
+  sessionEffects,
+  type SessionEffect,
+} from './statement-effects.js';
 import type { UpstreamConnection, UpstreamListener } from './upstream-connection.js';
 
 /** What the link needs from its session. */
@@ -69,6 +74,11 @@ const NO_BODY = Buffer.alloc(0);
 export type FrameAction =
   | { readonly kind: 'answer'; readonly expect: Expectation; readonly bytes: Buffer }
   | { readonly kind: 'transform'; readonly transform: ReplyTransform }
+  /**
+   * A Query or Parse sent to fail upstream in place of a statement the planner refused
+   * (src/planning-failure.ts): the client sees the proxy's error, from `replaceError`.
+   */
+  | { readonly kind: 'fail'; readonly replaceError: (body: Buffer) => Buffer | undefined }
   /** Rewritten by the planner (pushed-down SQL): relayed as usual, metered as `planned`. */
   | { readonly kind: 'planned' };
 
@@ -118,6 +128,8 @@ export class UpstreamLink implements UpstreamListener {
    * itself); undefined outside a transaction. They count only if the transaction commits.
    */
   private levels: { name: string | undefined; effects: SessionEffect[] }[] | undefined;
+  /** Waiting for the effects in flight to settle (see `settled`). */
+  private settleWaiters: (() => void)[] | undefined;
   /** First word of the last CommandComplete tag ("COMMIT" ends a transaction's SETs' wait). */
   private lastCommand = '';
   private openBatch = false;
@@ -334,6 +346,7 @@ export class UpstreamLink implements UpstreamListener {
         connection.listen(this);
         const frames = this.queued.splice(0);
         this.forward(connection, frames, undefined);
+        this.wakeIfSettled();
         this.owner.resumeClient();
       })
       .catch((error: unknown) => {
@@ -408,6 +421,19 @@ export class UpstreamLink implements UpstreamListener {
           this.emit(this.tracker.push({ expect: action.expect, synthetic: action.bytes }));
           continue;
         }
+        if (action.kind === 'fail') {
+          out ??= rawsOf(frames, i);
+          if (type === FrontendCode.Query) {
+            this.owner.meter.begin('planned', { body: frame.body, parse: false });
+          } else {
+            this.openBatch = true;
+            this.batchPlanned = true;
+          }
+          const expect = type === FrontendCode.Query ? 'query' : 'parse';
+          this.tracker.push({ expect, replaceError: action.replaceError });
+          out.push(frame.raw);
+          continue;
+        }
         if (action.kind === 'transform') this.tracker.nextTransform = action.transform;
         if (type === FrontendCode.Parse) this.batchPlanned = true;
       }
@@ -427,17 +453,20 @@ export class UpstreamLink implements UpstreamListener {
             body,
             parse: false,
           });
-          // The common case: nothing here can change the session, proven without decoding.
+          // The common case: nothing here can change the session, proven without decoding. In
+          // session mode only settings are followed (the proxy's own, docfusion.*, need it).
+          const terminated = body[body.length - 1] === 0;
           if (
-            !transactionMode ||
-            (body[body.length - 1] === 0 && provablyWithoutEffects(body, 0, body.length - 1))
+            transactionMode
+              ? terminated && provablyWithoutEffects(body, 0, body.length - 1)
+              : !terminated || !mayChangeSettings(body, 0, body.length - 1)
           ) {
             this.tracker.push(SLOT.query);
             break;
           }
           const sql = decodeQuery(body).sql;
-          const effects = sessionEffects(sql);
-          const answered = this.answerDeallocate(sql, effects);
+          const effects = transactionMode ? sessionEffects(sql) : settingsOnly(sessionEffects(sql));
+          const answered = transactionMode ? this.answerDeallocate(sql, effects) : undefined;
           if (answered) {
             out ??= rawsOf(frames, i);
             this.owner.meter.abandonLast();
@@ -474,9 +503,7 @@ export class UpstreamLink implements UpstreamListener {
           this.tracker.push(SLOT.function);
           break;
         case FrontendCode.Execute: {
-          const effects = transactionMode
-            ? this.portalEffects?.get(cstringAt(frame.body, 0))
-            : undefined;
+          const effects = this.portalEffects?.get(cstringAt(frame.body, 0));
           if (effects === undefined) {
             this.tracker.push(SLOT.execute);
             break;
@@ -498,8 +525,13 @@ export class UpstreamLink implements UpstreamListener {
         case FrontendCode.Parse: {
           const body = frame.body;
           (this.parsedSql ??= new Map()).set(cstringAt(body, 0), body);
-          if (!transactionMode || unnamedParseWithoutEffects(body)) {
-            if (transactionMode) this.unnamedEffects = undefined;
+          if (!transactionMode) {
+            this.noteSettingsOfParse(body);
+            this.tracker.push(SLOT.parse);
+            break;
+          }
+          if (unnamedParseWithoutEffects(body)) {
+            this.unnamedEffects = undefined;
             this.tracker.push(SLOT.parse);
             break;
           }
@@ -710,8 +742,75 @@ export class UpstreamLink implements UpstreamListener {
     if (slot) (this.inFlightEffects ??= new Map()).set(slot, effects);
   }
 
+  /**
+   * Session mode: the effects on settings of a Parse (SET, RESET, SAVEPOINT, …), applied when a
+   * portal of the statement is executed. Other statements are not decoded.
+   */
+  private noteSettingsOfParse(body: Buffer): void {
+    const nameEnd = body.indexOf(0);
+    const sqlEnd = nameEnd < 0 ? -1 : body.indexOf(0, nameEnd + 1);
+    const name = nameEnd < 0 ? '' : cstringAt(body, 0);
+    const effects =
+      sqlEnd >= 0 && mayChangeSettings(body, nameEnd + 1, sqlEnd)
+        ? settingsOnly(sessionEffects(decodeParse(body).sql))
+        : [];
+    if (name === '') this.unnamedEffects = effects.length > 0 ? effects : undefined;
+    else if (effects.length > 0) (this.namedEffects ??= new Map()).set(name, effects);
+    else this.namedEffects?.delete(name);
+  }
+
+  /**
+   * The statement that set `name` in the client's session as it stands now, the open
+   * transaction's SET, SET LOCAL, RESET and savepoints included (what a SHOW would show);
+   * undefined when it is not set. Known once the statements that changed it have their replies:
+   * see `settled`.
+   */
+  setting(name: string): string | undefined {
+    let sql = this.desired.get(name);
+    for (const level of this.levels ?? []) {
+      for (const effect of level.effects) {
+        if ((effect.kind === 'set' || effect.kind === 'set-local') && effect.name === name) {
+          sql = effect.sql;
+        } else if (
+          effect.kind === 'reset-all' ||
+          (effect.kind === 'reset' && effect.name === name)
+        ) {
+          sql = this.baseline.get(name);
+        }
+      }
+    }
+    return sql;
+  }
+
+  /**
+   * Undefined when no statement that may change settings is waiting for its reply; else a
+   * promise that resolves once none is (the upstream must be made to reply: an open
+   * extended-protocol batch needs a Flush).
+   */
+  settled(): Promise<void> | undefined {
+    if (!this.inFlightEffects?.size && this.queued.length === 0) return undefined;
+    return new Promise((resolve) => {
+      (this.settleWaiters ??= []).push(resolve);
+    });
+  }
+
+  /** Wake `settled`'s waiters once nothing that may change settings is in flight or queued. */
+  private wakeIfSettled(): void {
+    if (this.settleWaiters === undefined || this.inFlightEffects?.size || this.queued.length > 0) {
+      return;
+    }
+    const waiters = this.settleWaiters;
+    this.settleWaiters = undefined;
+    for (const wake of waiters) wake();
+  }
+
   /** A statement with session effects finished: apply them now, or at COMMIT inside a transaction. */
   private settle(slot: Slot, ok: boolean): void {
+    this.settleEffects(slot, ok);
+    this.wakeIfSettled();
+  }
+
+  private settleEffects(slot: Slot, ok: boolean): void {
     const effects = this.inFlightEffects?.get(slot);
     if (!effects) return;
     this.inFlightEffects?.delete(slot);
@@ -841,7 +940,10 @@ export class UpstreamLink implements UpstreamListener {
         this.lastCommand = commandWord(frame.body);
         this.owner.meter.commandComplete(this.lastCommand);
       } else if (type === BackendCode.ErrorResponse) {
-        this.owner.meter.error(frame.body);
+        // A statement sent to fail: metered with the error the client is shown.
+        this.owner.meter.error(
+          this.tracker.errorReplacement(frame.body)?.subarray(5) ?? frame.body,
+        );
         if (isFatal(frame.body)) this.noteFatal(frame);
       }
       const transform = TRANSFORMED[type] === 1 ? this.tracker.headTransform : undefined;
@@ -963,4 +1065,23 @@ function coversExactly(frames: Frame[], chunk: Buffer): boolean {
     last.buffer === chunk &&
     last.end === chunk.length
   );
+}
+
+/** Effects on settings and the transaction control that decides whether they last. */
+const SETTING_KINDS: ReadonlySet<SessionEffect['kind']> = new Set([
+  'set',
+  'set-local',
+  'reset',
+  'reset-all',
+  'discard-all',
+  'begin',
+  'commit',
+  'rollback',
+  'savepoint',
+  'release',
+  'rollback-to',
+]);
+
+function settingsOnly(effects: SessionEffect[]): SessionEffect[] {
+  return effects.filter((effect) => SETTING_KINDS.has(effect.kind));
 }

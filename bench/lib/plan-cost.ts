@@ -71,7 +71,7 @@ export async function measurePlanCost(
   const cache = new PlanCache();
   const prefix = 'bench|';
   const throughCache = async (sql: Buffer): Promise<CacheHit | undefined> => {
-    const found = cache.get(prefix, sql);
+    const found = cache.get(prefix, sql, catalog);
     if (found === undefined) await cache.plan(prefix, sql, planner, catalog, options);
     return found?.hit;
   };

@@ -98,6 +98,12 @@ export class RawClient {
     }
   }
 
+  /** Send frames, then read up to ReadyForQuery; returns the messages. */
+  async readReply(...frames: Buffer[]): Promise<Msg[]> {
+    this.send(...frames);
+    return this.readUntilReady();
+  }
+
   /** Send frames, then read up to ReadyForQuery; returns the summaries (see `summarize`). */
   async roundTrip(...frames: Buffer[]): Promise<string[]> {
     this.send(...frames);

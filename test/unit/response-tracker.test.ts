@@ -159,6 +159,35 @@ describe('ResponseTracker: simple Query', () => {
     expect(log).toEqual(['query:false']);
   });
 
+  test("replaceError: the error it returns goes instead of upstream's; others pass", () => {
+    const mine = be.errorResponse({ severity: 'ERROR', code: '22P02', message: 'mine' });
+    const replaceError = (body: Buffer): Buffer | undefined =>
+      decodeErrorFields(body).code === '22012' ? mine : undefined;
+    const tracker = new ResponseTracker();
+    tracker.push({ expect: 'query', replaceError });
+    const division = errorBody('ERROR', 'division by zero', '22012');
+    expect(tracker.errorReplacement(division)).toBe(mine);
+    expect(tracker.onBackend(B.ErrorResponse, division)).toEqual({ forward: false, after: [mine] });
+    expect(tracker.onBackend(B.ReadyForQuery, EMPTY).forward).toBe(true);
+    // An extended-protocol Parse: replaced, and skipping to Sync as usual.
+    const log: string[] = [];
+    tracker.push({ expect: 'parse', replaceError });
+    tracker.push(slot('bind', log));
+    tracker.push(slot('sync', log));
+    expect(tracker.onBackend(B.ErrorResponse, division)).toEqual({ forward: false, after: [mine] });
+    expect(log).toEqual(['bind:false']);
+    tracker.onBackend(B.ReadyForQuery, EMPTY);
+    expect(log).toEqual(['bind:false', 'sync:true']);
+    // Any other error is Postgres's own.
+    tracker.push({ expect: 'parse', replaceError });
+    const aborted = errorBody('ERROR', 'current transaction is aborted', '25P02');
+    expect(tracker.errorReplacement(aborted)).toBeUndefined();
+    expect(tracker.onBackend(B.ErrorResponse, aborted)).toEqual({
+      forward: true,
+      after: undefined,
+    });
+  });
+
   test('FunctionCall: FunctionCallResponse then ReadyForQuery', () => {
     const tracker = new ResponseTracker();
     const log: string[] = [];

@@ -37,12 +37,14 @@ describe('SET and RESET', () => {
     ]);
   });
 
-  test.each([['SET LOCAL search_path = a'], ['SET LOCAL TIME ZONE 5'], ['set local x.y to 1']])(
-    '%s (transaction-scoped): no effect',
-    (sql) => {
-      expect(sessionEffects(sql)).toEqual([]);
-    },
-  );
+  test.each([
+    ['SET LOCAL search_path = a', 'search_path'],
+    ['SET LOCAL TIME ZONE 5', 'timezone'],
+    ['set local x.y to 1', 'x.y'],
+    ['SET LOCAL x.y TO DEFAULT', 'x.y'],
+  ])('%s (transaction-scoped): set-local, nothing to replay', (sql, name) => {
+    expect(sessionEffects(sql)).toEqual([{ kind: 'set-local', name, sql }]);
+  });
 
   // Regression (fixed; the old behaviour): SET TRANSACTION changes only the current transaction (it is transaction_isolation /
   // transaction_read_only for this transaction); replaying it on another connection is wrong,
