@@ -36,6 +36,12 @@ export type ExecutorMode =
   /** Execute of a portal: rows and CommandComplete. */
   | 'execute';
 
+/** Session settings that change how the proxy prints values. */
+export interface OutputSettings {
+  /** extra_float_digits: at 0 and below double precision prints rounded (float8Text). */
+  readonly extraFloatDigits: number;
+}
+
 /** Shared between the injected Describe and the Execute of one portal. */
 export interface ExecutionState {
   fields: DecodedField[] | undefined;
@@ -109,6 +115,7 @@ export class ResidualExecutor {
     private readonly state: ExecutionState = { fields: undefined },
     /** Set for an Execute with a row limit. */
     private readonly cursor?: PortalCursor,
+    private readonly settings: OutputSettings = { extraFloatDigits: 1 },
   ) {
     const keep = plan.limit === undefined ? undefined : plan.limit + plan.offset;
     this.sorted = new TopN((a, b) => compareKeys(plan.sort, this.sortOrders, a.keys, b.keys), keep);
@@ -429,7 +436,7 @@ export class ResidualExecutor {
     const oid = this.types[output] ?? OID.text;
     return this.formatOf(column) === 1
       ? encodeBinary(oid, value)
-      : Buffer.from(encodeText(oid, value));
+      : Buffer.from(encodeText(oid, value, this.settings.extraFloatDigits));
   }
 }
 

@@ -36,15 +36,36 @@ export function decodeText(oid: number, text: string): Value {
   }
 }
 
-/** Postgres's text output of a value of type `oid`. */
-export function encodeText(oid: number, value: Value): string {
+/**
+ * Postgres's text output of a value of type `oid`; double precision and real as
+ * `extraFloatDigits` asks (the session's extra_float_digits; 1 is Postgres's default).
+ */
+export function encodeText(oid: number, value: Value, extraFloatDigits = 1): string {
   if (typeof value === 'boolean') return value ? 't' : 'f';
   if (typeof value === 'bigint') return value.toString();
-  if (typeof value === 'number')
-    return oid === OID.int4 || oid === OID.int2 ? String(value) : float8Text(value);
+  if (typeof value === 'number') {
+    if (oid === OID.int4 || oid === OID.int2) return String(value);
+    return oid === OID.float4 && extraFloatDigits <= 0
+      ? float4Text(value, extraFloatDigits)
+      : float8Text(value, extraFloatDigits);
+  }
   if (typeof value === 'string') return value;
   if (value === null) return '';
-  return `{${value.map(arrayElement).join(',')}}`;
+  const element = ARRAY_ELEMENT.get(oid);
+  // Float elements are kept in their shortest exact text: rounded here when the session asks.
+  const rounded =
+    extraFloatDigits <= 0 && (element === OID.float8 || element === OID.float4)
+      ? value.map((item) =>
+          item === null ? null : encodeText(element, Number(item), extraFloatDigits),
+        )
+      : value;
+  return `{${rounded.map(arrayElement).join(',')}}`;
+}
+
+/** float4out at extra_float_digits 0 and below: `%.{6 + extra}g` (FLT_DIG is 6). */
+function float4Text(value: number, extraFloatDigits: number): string {
+  if (!Number.isFinite(value)) return float8Text(value);
+  return printfG(value, Math.max(1, FLT_DIG + extraFloatDigits));
 }
 
 /**
@@ -67,8 +88,9 @@ export function float8Text(value: number, extraFloatDigits = 1): string {
   return String(value);
 }
 
-/** Significant decimal digits a double always keeps (float.h's DBL_DIG). */
+/** Significant decimal digits a double and a float always keep (float.h's DBL_DIG, FLT_DIG). */
 const DBL_DIG = 15;
+const FLT_DIG = 6;
 
 /** C's `%.{precision}g` of a finite double: trailing zeros dropped, exponent of 2+ digits. */
 function printfG(value: number, precision: number): string {

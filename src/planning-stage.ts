@@ -17,6 +17,7 @@ import type { UpstreamEndpoint } from './upstream-target.js';
 import { ExplainAnalyze } from './explain-analyze.js';
 import { frameOf, rawFrame } from './frame-of.js';
 import { ResidualStatements } from './residual-statements.js';
+import { settingValue } from './session-params.js';
 import { failingParse, failingQuery, replacementFor } from './planning-failure.js';
 import {
   changesSettings,
@@ -25,6 +26,8 @@ import {
   SET_PUSHDOWN,
   SHOW_PUSHDOWN,
 } from './pushdown-setting.js';
+
+const EXTRA_FLOAT_DIGITS = 'extra_float_digits';
 
 /** What the stage needs from its session. */
 export interface StageOwner {
@@ -52,7 +55,7 @@ export class PlanningStage {
   private draining = false;
   /** A planning error answered a Parse: Postgres-style, messages up to Sync are skipped. */
   private skipToSync = false;
-  private readonly residual = new ResidualStatements();
+  private readonly residual = new ResidualStatements(() => this.extraFloatDigits);
   /** The last frame the prefilter passed in needsWork, so decideNow need not scan it again. */
   private prefiltered: Frame | undefined;
 
@@ -71,6 +74,20 @@ export class PlanningStage {
   get pushdown(): boolean {
     const sql = this.owner.link?.setting(PUSHDOWN);
     return (sql === undefined ? undefined : pushdownIn(sql)) ?? this.defaultPushdown;
+  }
+
+  /**
+   * `extra_float_digits` as the session set it (its startup parameter, SET, SET LOCAL, RESET),
+   * for the double precision values the proxy prints; Postgres's default, 1, when the client
+   * did not set it (a database or role default set upstream is not seen).
+   */
+  get extraFloatDigits(): number {
+    const sql = this.owner.link?.setting(EXTRA_FLOAT_DIGITS);
+    const value =
+      sql === undefined
+        ? undefined
+        : Number.parseInt(settingValue(sql, EXTRA_FLOAT_DIGITS) ?? '', 10);
+    return value === undefined || Number.isNaN(value) ? 1 : value;
   }
 
   fromClient(frames: Frame[], chunk: Buffer): void {

@@ -1,5 +1,6 @@
 import type { Frame } from '../protocol/frame-reader.js';
 import { FrontendCode } from '../protocol/message-codes.js';
+import { settingValue } from './session-params.js';
 import { mayChangeSettings } from './statement-effects.js';
 
 /**
@@ -19,10 +20,7 @@ export const SHOW_PUSHDOWN = /^\s*show\s+docfusion\.pushdown\s*;?\s*$/i;
  * undefined for DEFAULT or a value that is not Boolean (then the default applies).
  */
 export function pushdownIn(sql: string): boolean | undefined {
-  const value =
-    /set_config\s*\(\s*'docfusion\.pushdown'\s*,\s*'([^']*)'/i.exec(sql)?.[1] ??
-    SET_PUSHDOWN.exec(sql)?.[1]?.replace(/^'(.*)'$/s, '$1');
-  switch (value?.trim().toLowerCase()) {
+  switch (settingValue(sql, PUSHDOWN)?.trim().toLowerCase()) {
     case 'on':
     case 'true':
     case 'yes':

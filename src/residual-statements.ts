@@ -42,6 +42,11 @@ export class ResidualStatements {
   private readonly explains = new Map<string, readonly string[]>();
   private readonly explainPortals = new Map<string, readonly string[]>();
 
+  constructor(
+    /** The session's extra_float_digits now, for double precision values the proxy prints. */
+    private readonly extraFloatDigits: () => number = () => 1,
+  ) {}
+
   get active(): boolean {
     return (
       this.statements.size > 0 ||
@@ -66,7 +71,9 @@ export class ResidualStatements {
     if (parse === undefined) {
       this.portals.delete('');
       this.statements.delete('');
-      const executor = new ResidualExecutor(plan, [], 'query');
+      const executor = new ResidualExecutor(plan, [], 'query', undefined, undefined, {
+        extraFloatDigits: this.extraFloatDigits(),
+      });
       return {
         frame: frameOf(fe.query(plan.pushedSql)),
         action: { kind: 'transform', transform: executor },
@@ -169,7 +176,9 @@ export class ResidualStatements {
           frame: cursor === undefined ? frame : frameOf(fe.execute(execute.portal, 0)),
           action: {
             kind: 'transform',
-            transform: new ResidualExecutor(portal.plan, portal.formats, 'execute', state, cursor),
+            transform: new ResidualExecutor(portal.plan, portal.formats, 'execute', state, cursor, {
+              extraFloatDigits: this.extraFloatDigits(),
+            }),
           },
         };
       }

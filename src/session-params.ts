@@ -76,6 +76,25 @@ function setConfigSql(name: string, value: string): string {
   return `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`;
 }
 
+/**
+ * The value a statement recorded for setting `name` gives it, as written with its quotes
+ * removed: `SET [SESSION | LOCAL] name = value` or `TO value`, and the startup parameter's
+ * `set_config('name', 'value', false)`. Undefined for DEFAULT and for a form it does not read
+ * (then the caller's default applies).
+ */
+export function settingValue(sql: string, name: string): string | undefined {
+  const escaped = name.replace(/[.]/g, '\\.');
+  const fromConfig = new RegExp(`set_config\\s*\\(\\s*'${escaped}'\\s*,\\s*'([^']*)'`, 'i').exec(
+    sql,
+  );
+  const fromSet = new RegExp(
+    `^\\s*set\\s+(?:session\\s+|local\\s+)?${escaped}\\s*(?:=|to)\\s*(.*?)\\s*;?\\s*$`,
+    'is',
+  ).exec(sql);
+  const value = fromConfig?.[1] ?? fromSet?.[1]?.replace(/^'(.*)'$/s, '$1');
+  return value === undefined || /^default$/i.test(value) ? undefined : value;
+}
+
 /** A string literal that reads the same whatever standard_conforming_strings is. */
 export function quoteLiteral(value: string): string {
   const body = value.replace(/'/g, "''");

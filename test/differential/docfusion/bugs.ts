@@ -66,6 +66,8 @@ export const BUGS: readonly Bug[] = [
     title:
       'pushdown off, text format: double precision computed in the proxy ignores extra_float_digits (always shortest digits; Postgres prints 15 significant digits at extra_float_digits = 0)',
     cause: 'planner/wire-values.ts float8Text does not read the session’s extra_float_digits',
+    fixed:
+      'the planning stage reads extra_float_digits from the settings the link follows; float8Text prints %.{15+n}g at 0 and below',
     setup: ['SET extra_float_digits = 0', OFF],
     directSetup: ['SET extra_float_digits = 0'],
     docfusion: `SELECT id, json_get_float(doc, 'n') AS f FROM ${DOCS} WHERE doc @> '{"n": 9007199254740993}'`,
