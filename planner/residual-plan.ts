@@ -318,7 +318,7 @@ class ResidualPlanner {
       const outputs: OutputColumn[] = targets.map((target, i) => {
         const value = targetValues[i];
         if (value === undefined) throw new Unsupported('a select-list item');
-        const name = text(target.fields, 'name') ?? columnName(value);
+        const name = text(target.fields, 'name') ?? this.callName(value) ?? columnName(value);
         return { kind: 'computed', name, type: undefined, expr: rows.compile(value) };
       });
       const havingExpr = having === undefined ? undefined : rows.compile(having);

@@ -225,7 +225,7 @@ export function matrixStatements(probes: Probes, seed: number): Statement[] {
     add({
       fn,
       clause: 'group-by',
-      off: 'pushed',
+      off: 'proxy',
       sql: (d) =>
         `SELECT ${bare(key, d)}, count(*) AS n, min(id) AS first FROM ${DOCS} WHERE id % 3 = 0 GROUP BY ${render(key, d)} ORDER BY 3`,
     });
