@@ -31,6 +31,11 @@ export class ApiConnections {
     );
   }
 
+  /** Prepared statements an upstream connection keeps (pool.max_prepared_statements). */
+  get maxPrepared(): number {
+    return this.pool().maxPreparedStatements;
+  }
+
   /** Lease a connection for `work`; it goes back to the pool when `work` settles. */
   async use<T>(work: (connection: UpstreamConnection) => Promise<T>): Promise<T> {
     const pool = this.pool();
