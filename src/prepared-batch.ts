@@ -41,6 +41,20 @@ const PreparedState = {
 
 const NO_PARAM_TYPES: readonly number[] = [];
 
+/** Statement names by SQL text: a SHA-256 of the text per request is a cost worth skipping. */
+const names = new Map<string, string>();
+const MAX_NAMES = 1000;
+
+function statementName(sql: string): string {
+  let name = names.get(sql);
+  if (name === undefined) {
+    if (names.size >= MAX_NAMES) names.clear();
+    name = upstreamStatementName(sql, NO_PARAM_TYPES);
+    names.set(sql, name);
+  }
+  return name;
+}
+
 /**
  * The pipeline for `statements`, preparing the `prepared` ones the connection lacks (or all of
  * them, each closed first, when `fresh`). Statements evicted to make room are closed at the
@@ -63,7 +77,7 @@ export function preparedBatch(
       parses.push('');
       body.push(fe.parse('', statement.sql), fe.bind(params));
     } else {
-      const name = upstreamStatementName(statement.sql, NO_PARAM_TYPES);
+      const name = statementName(statement.sql);
       if (!fresh && cache.has(name)) {
         cache.touch(name);
         reused = true;
