@@ -31,9 +31,12 @@ export class ApiConnections {
     );
   }
 
-  /** Prepared statements an upstream connection keeps (pool.max_prepared_statements). */
+  /**
+   * Prepared statements an upstream connection keeps: pool.max_prepared_statements, which no
+   * database or user overrides (so the pool's value, read without looking the pool up).
+   */
   get maxPrepared(): number {
-    return this.pool().maxPreparedStatements;
+    return this.proxy.config.pool.maxPreparedStatements;
   }
 
   /** Lease a connection for `work`; it goes back to the pool when `work` settles. */
