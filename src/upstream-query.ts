@@ -9,6 +9,7 @@ import {
 import * as fe from '../protocol/frontend-encoders.js';
 import { BackendCode } from '../protocol/message-codes.js';
 import { PgError, SqlState } from '../protocol/pg-error.js';
+import { preparedBatch, type BatchProgress, type PreparedBatch } from './prepared-batch.js';
 import type { UpstreamConnection } from './upstream-connection.js';
 
 /** A result column: its name and the type OID from RowDescription. */
@@ -34,6 +35,13 @@ export interface StatementSpec {
   /** Bind parameters in text format (null = SQL NULL). Never spliced into the SQL. */
   readonly params?: readonly (string | null)[];
   readonly sink?: RowSink;
+  /**
+   * Prepare the statement once per upstream connection, under the proxy-wide name wire clients'
+   * identical statements share (prepared-statements.ts), then only Bind and Execute it: for
+   * statements run again and again (the HTTP API's single-document ones). Needs
+   * `RunOptions.maxPrepared`.
+   */
+  readonly prepared?: boolean;
 }
 
 export interface StatementResult {
@@ -48,6 +56,12 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** For the cancel request. */
   readonly cancelTimeoutMs?: number;
+  /**
+   * Prepared statements kept per upstream connection (the pool's max_prepared_statements): to
+   * make room for a `prepared` statement, the least recently used are closed. Without it,
+   * `prepared` statements are parsed unnamed like the rest.
+   */
+  readonly maxPrepared?: number;
 }
 
 /** The caller went away (client disconnect) and the statement was cancelled. */
@@ -82,12 +96,47 @@ export function tagRowCount(tag: string): number {
  * BEGIN they form one implicit transaction: the first error rolls back all of them. Rows stream
  * to each statement's sink as DataRows arrive. Resolves at ReadyForQuery with one result per
  * statement; rejects with the first ErrorResponse as a PgError.
+ *
+ * A `prepared` statement skips Parse when the connection already has it. Whatever else ran on
+ * the connection may have dropped it or changed the table under it (a wire client's DISCARD ALL
+ * or DEALLOCATE the proxy cannot follow, DDL that changes the result type): when Postgres then
+ * refuses the batch before any row was delivered and outside an explicit transaction (so nothing
+ * took effect), the batch is sent once more with every prepared statement closed and parsed anew.
  */
-export function runStatements(
+export async function runStatements(
   connection: UpstreamConnection,
   statements: readonly StatementSpec[],
   options: RunOptions = {},
 ): Promise<StatementResult[]> {
+  const maxPrepared = options.maxPrepared;
+  if (maxPrepared === undefined || !statements.some((statement) => statement.prepared === true)) {
+    return converse(connection, unpreparedBatch(statements), statements, options);
+  }
+  const first = preparedBatch(connection, statements, maxPrepared, false);
+  try {
+    return await runPreparedBatch(connection, first, statements, options);
+  } catch (error) {
+    if (!(error instanceof PgError) || !first.retryable(error)) throw error;
+    const again = preparedBatch(connection, statements, maxPrepared, true);
+    return runPreparedBatch(connection, again, statements, options);
+  }
+}
+
+async function runPreparedBatch(
+  connection: UpstreamConnection,
+  batch: PreparedBatch,
+  statements: readonly StatementSpec[],
+  options: RunOptions,
+): Promise<StatementResult[]> {
+  try {
+    return await converse(connection, batch.request, statements, options, batch.progress);
+  } catch (error) {
+    batch.failed(error);
+    throw error;
+  }
+}
+
+function unpreparedBatch(statements: readonly StatementSpec[]): Buffer {
   const parts: Buffer[] = [];
   for (const statement of statements) {
     parts.push(
@@ -98,7 +147,7 @@ export function runStatements(
     );
   }
   parts.push(fe.sync());
-  return converse(connection, Buffer.concat(parts), statements, options);
+  return Buffer.concat(parts);
 }
 
 /** One statement; see runStatements. */
@@ -121,7 +170,7 @@ export function copyIn(
   data: readonly Buffer[],
   options: RunOptions = {},
 ): Promise<StatementResult> {
-  return converse(connection, fe.query(sql), [], options, data).then(
+  return converse(connection, fe.query(sql), [], options, undefined, data).then(
     (results) => results[0] ?? { command: '', rowCount: 0 },
   );
 }
@@ -131,6 +180,7 @@ function converse(
   request: Buffer,
   statements: readonly StatementSpec[],
   options: RunOptions,
+  progress?: BatchProgress,
   copyData?: readonly Buffer[],
 ): Promise<StatementResult[]> {
   return new Promise<StatementResult[]>((resolve, reject) => {
@@ -194,6 +244,7 @@ function converse(
         }
         case BackendCode.DataRow: {
           if (aborted || failure) return;
+          if (progress) progress.rows++;
           const sink = statements[index]?.sink;
           const wanted = sink?.row?.(decodeDataRow(frame.body));
           if (wanted === false && sink?.drained) {
@@ -230,11 +281,14 @@ function converse(
         case BackendCode.ErrorResponse:
           failure ??= pgErrorFrom(decodeErrorFields(frame.body));
           return;
+        case BackendCode.ParseComplete:
+          if (progress) progress.parsed++;
+          return;
         case BackendCode.ReadyForQuery:
           finish();
           return;
         default:
-          // ParseComplete, BindComplete, NoData, notices, ParameterStatus, COPY TO data: nothing.
+          // BindComplete, NoData, notices, ParameterStatus, COPY TO data: nothing.
           return;
       }
     };

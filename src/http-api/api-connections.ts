@@ -31,6 +31,14 @@ export class ApiConnections {
     );
   }
 
+  /**
+   * Prepared statements an upstream connection keeps: pool.max_prepared_statements, which no
+   * database or user overrides (so the pool's value, read without looking the pool up).
+   */
+  get maxPrepared(): number {
+    return this.proxy.config.pool.maxPreparedStatements;
+  }
+
   /** Lease a connection for `work`; it goes back to the pool when `work` settles. */
   async use<T>(work: (connection: UpstreamConnection) => Promise<T>): Promise<T> {
     const pool = this.pool();

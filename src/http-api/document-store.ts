@@ -1,6 +1,6 @@
 import { PgError } from '../../protocol/pg-error.js';
 import type { UpstreamConnection } from '../upstream-connection.js';
-import { runStatement, type StatementSpec } from '../upstream-query.js';
+import { runStatement, type RunOptions, type StatementSpec } from '../upstream-query.js';
 import type { ApiConnections } from './api-connections.js';
 import { ApiError } from './api-error.js';
 import { applyMergePatch, type JsonValue } from './merge-patch.js';
@@ -19,7 +19,8 @@ const MAX_PATCH_ATTEMPTS = 20;
 /**
  * Single-document operations, one statement each (PATCH reads, merges and writes back under
  * the version it read). Every value travels as a Bind parameter; the table name is validated
- * and quoted (names.ts).
+ * and quoted (names.ts). The statements are prepared once per upstream connection and then only
+ * bound and executed (see runStatements).
  */
 export class DocumentStore {
   constructor(
@@ -45,7 +46,7 @@ export class DocumentStore {
 
   insert(collection: string, doc: string): Promise<DocumentRow> {
     return this.run(collection, async (connection) => {
-      const row = await one(connection, {
+      const row = await this.one(connection, {
         sql: `INSERT INTO ${this.table(collection)} (doc) VALUES ($1::jsonb) RETURNING ${DOCUMENT_COLUMNS}`,
         params: [doc],
       });
@@ -120,7 +121,7 @@ export class DocumentStore {
   delete(collection: string, id: string, ifMatch: string | null): Promise<WriteOutcome> {
     return this.run(collection, async (connection) => {
       const version = ifMatch === '*' ? null : ifMatch;
-      const row = await one(connection, {
+      const row = await this.one(connection, {
         sql: `DELETE FROM ${this.table(collection)} WHERE id = $1 AND ($2::bigint IS NULL OR version = $2::bigint) RETURNING ${DOCUMENT_COLUMNS}`,
         params: [id, version],
       });
@@ -134,7 +135,7 @@ export class DocumentStore {
     collection: string,
     id: string,
   ): Promise<DocumentRow | undefined> {
-    return one(connection, {
+    return this.one(connection, {
       sql: `SELECT ${DOCUMENT_COLUMNS} FROM ${this.table(collection)} WHERE id = $1`,
       params: [id],
     });
@@ -148,7 +149,7 @@ export class DocumentStore {
     ifMatch: string | null,
   ): Promise<WriteOutcome> {
     const version = ifMatch === '*' ? null : ifMatch;
-    const row = await one(connection, {
+    const row = await this.one(connection, {
       sql: `UPDATE ${this.table(collection)} SET doc = $2::jsonb, version = version + 1, updated_at = now()
             WHERE id = $1 AND ($3::bigint IS NULL OR version = $3::bigint) RETURNING ${DOCUMENT_COLUMNS}`,
       params: [id, doc, version],
@@ -165,16 +166,18 @@ export class DocumentStore {
     const current = await this.read(connection, collection, id);
     return current ? { kind: 'stale', current: current.version } : { kind: 'not-found' };
   }
-}
 
-async function one(
-  connection: UpstreamConnection,
-  statement: Omit<StatementSpec, 'sink'>,
-): Promise<DocumentRow | undefined> {
-  const rows = new RowCollector();
-  await runStatement(connection, { ...statement, sink: rows });
-  const first = rows.rows[0];
-  return first ? documentRow(first) : undefined;
+  /** The first row of a prepared single-document statement. */
+  private async one(
+    connection: UpstreamConnection,
+    statement: Omit<StatementSpec, 'sink' | 'prepared'>,
+  ): Promise<DocumentRow | undefined> {
+    const rows = new RowCollector();
+    const options: RunOptions = { maxPrepared: this.db.maxPrepared };
+    await runStatement(connection, { ...statement, sink: rows, prepared: true }, options);
+    const first = rows.rows[0];
+    return first ? documentRow(first) : undefined;
+  }
 }
 
 /** 42P01 on a collection's table is "no such collection". */

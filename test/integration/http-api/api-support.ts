@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ApiConfig, ApiKeyConfig } from '../../../src/config-types.js';
+import type { ApiConfig, ApiKeyConfig, PoolSettings } from '../../../src/config-types.js';
 import { defaultConfig } from '../../../src/config.js';
 import { hashApiKey } from '../../../src/http-api/auth.js';
 import { startProxy, type TestProxy } from '../../support/proxy.js';
@@ -34,15 +34,17 @@ export function newKey(): string {
 
 /**
  * A proxy in front of the test Postgres with the HTTP API on, and three keys (admin, writer,
- * reader) plus `extraKeys`. `api` overrides the api section.
+ * reader) plus `extraKeys`. `api` overrides the api section, `pool` the pool section.
  */
 export async function startApiProxy(
   options: {
     api?: Partial<ApiConfig>;
+    pool?: Partial<PoolSettings>;
     extraKeys?: readonly Omit<ApiKeyConfig, 'hash'>[];
   } = {},
 ): Promise<ApiProxy> {
-  const base = defaultConfig().api;
+  const defaults = defaultConfig();
+  const base = defaults.api;
   const keys: Record<string, string> = {};
   const configured: ApiKeyConfig[] = [];
   const add = (entry: Omit<ApiKeyConfig, 'hash'>): void => {
@@ -56,6 +58,7 @@ export async function startApiProxy(
   for (const extra of options.extraKeys ?? []) add(extra);
   const proxy = await startProxy({
     api: { ...base, ...options.api, keys: [...configured, ...(options.api?.keys ?? [])] },
+    pool: { ...defaults.pool, ...options.pool },
   });
   const baseUrl = `http://127.0.0.1:${proxy.httpPort}`;
   const openapi = await OpenApiCheck.load(baseUrl);
