@@ -630,7 +630,10 @@ export class UpstreamLink implements UpstreamListener {
         this.owner.resumeClient();
       });
     }
-    if (answeredHere && !this.tracker.busy && !this.openBatch) {
+    // Nothing in flight after these frames: answered here, or frames Postgres answers with
+    // nothing (CopyDone or CopyFail outside COPY, a lone Flush). The connection goes back and
+    // the idle timers start, as after a reply.
+    if ((answeredHere || data.length > 0) && !this.tracker.busy && !this.openBatch) {
       this.maybeRelease();
       this.owner.idle();
     }

@@ -570,6 +570,23 @@ describe('one shared upstream connection (transaction mode, size 1)', () => {
     await proxy.stop();
   });
 
+  // Found by the protocol fuzzer: frames Postgres answers with nothing left the connection
+  // leased to an idle client (and its idle timers unarmed), so every other client waited.
+  test('CopyDone, CopyFail and Flush outside COPY give the connection back', async () => {
+    const raw = await RawClient.connect(proxy.port, { user: proxy.user, database: proxy.database });
+    const neighbour = await proxy.connect();
+    try {
+      raw.send(fe.copyDone(), fe.flush(), fe.copyFail('not copying'));
+      // With the only connection still leased to `raw`, this would wait maxClientWaitMs and fail.
+      const result = await neighbour.query<{ one: number }>('SELECT 1 AS one');
+      expect(result.rows).toEqual([{ one: 1 }]);
+      expect(await raw.roundTrip(fe.query('SELECT 2'))).toEqual(['T', 'D:2', 'C:SELECT 1', 'Z:I']);
+    } finally {
+      raw.close();
+      await endQuietly(neighbour);
+    }
+  });
+
   // Regression (fixed; the old behaviour): an unnamed-Parse DEALLOCATE ALL runs upstream but only the client's names are
   // forgotten, not the connection's statement cache.
   test("one client's DEALLOCATE ALL over the extended protocol does not break another client's prepared statements", async () => {
