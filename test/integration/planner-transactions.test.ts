@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import pg from 'pg';
 import { decodeErrorFields } from '../../protocol/backend-decoders.js';
 import * as fe from '../../protocol/frontend-encoders.js';
-import { defaultConfig } from '../../src/config-schema.js';
-import { adminClient, startProxy, upstreamUrl, type TestProxy } from '../support/proxy.js';
-import { RawClient, summarize, type Msg } from '../support/raw-client.js';
+import { adminClient } from '../support/proxy.js';
+import type { Msg } from '../support/raw-client.js';
+import { ProxyClients, summaries } from '../support/proxy-clients.js';
 
 let direct: pg.Client;
 
@@ -39,50 +39,37 @@ function errorOf(messages: readonly Msg[]): Record<string, string> {
   return Object.fromEntries(fields);
 }
 
-const summaries = (messages: readonly Msg[]): string[] =>
-  messages.filter((m) => !'NSA'.includes(m.type)).map(summarize);
-
 describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
-  let proxy: TestProxy;
-  let client: pg.Client;
-  let raw: RawClient;
-  const user = decodeURIComponent(new URL(upstreamUrl()).username);
-  const database = new URL(upstreamUrl()).pathname.slice(1);
-
-  beforeAll(async () => {
-    proxy = await startProxy({
-      pool: { ...defaultConfig().pool, mode, size: 3 },
-      auth: { method: 'trust' },
-    });
-    client = new pg.Client({ connectionString: proxy.url() });
-    await client.connect();
-    raw = await RawClient.connect(proxy.port, { user, database });
-  });
-
-  afterAll(async () => {
-    raw.close();
-    await client.end();
-    await proxy.stop();
-  });
+  const clients = new ProxyClients(mode);
 
   describe('a planning error fails the transaction it happens in', () => {
     test('simple protocol: the original error (with its position), then 25P02 until ROLLBACK', async () => {
-      const outside = errorOf(await raw.readReply(fe.query(BAD_JSON)));
+      const outside = errorOf(await clients.raw.readReply(fe.query(BAD_JSON)));
       expect(outside.C).toBe('22P02');
       expect(outside.P).toBeDefined();
-      expect(await raw.roundTrip(fe.query('BEGIN'))).toEqual(['C:BEGIN', 'Z:T']);
-      const reply = await raw.readReply(fe.query(BAD_JSON));
+      expect(await clients.raw.roundTrip(fe.query('BEGIN'))).toEqual(['C:BEGIN', 'Z:T']);
+      const reply = await clients.raw.readReply(fe.query(BAD_JSON));
       expect(summaries(reply)).toEqual(['E:22P02', 'Z:E']);
       expect(errorOf(reply)).toEqual(outside);
-      expect(await raw.roundTrip(fe.query('SELECT 1'))).toEqual(['E:25P02', 'Z:E']);
-      expect(await raw.roundTrip(fe.query('ROLLBACK'))).toEqual(['C:ROLLBACK', 'Z:I']);
-      expect(await raw.roundTrip(fe.query('SELECT 1'))).toEqual(['T', 'D:1', 'C:SELECT 1', 'Z:I']);
+      expect(await clients.raw.roundTrip(fe.query('SELECT 1'))).toEqual(['E:25P02', 'Z:E']);
+      expect(await clients.raw.roundTrip(fe.query('ROLLBACK'))).toEqual(['C:ROLLBACK', 'Z:I']);
+      expect(await clients.raw.roundTrip(fe.query('SELECT 1'))).toEqual([
+        'T',
+        'D:1',
+        'C:SELECT 1',
+        'Z:I',
+      ]);
     });
 
     test('simple protocol, pipelined after BEGIN in the same write', async () => {
-      raw.send(fe.query('BEGIN'), fe.query(BAD_ARGS), fe.query('SELECT 1'), fe.query('ROLLBACK'));
+      clients.raw.send(
+        fe.query('BEGIN'),
+        fe.query(BAD_ARGS),
+        fe.query('SELECT 1'),
+        fe.query('ROLLBACK'),
+      );
       const replies: string[] = [];
-      for (let i = 0; i < 4; i++) replies.push(...summaries(await raw.readUntilReady()));
+      for (let i = 0; i < 4; i++) replies.push(...summaries(await clients.raw.readUntilReady()));
       expect(replies).toEqual([
         'C:BEGIN',
         'Z:T',
@@ -97,10 +84,10 @@ describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
 
     test('extended protocol: the original error once, skipped to Sync, then 25P02 until ROLLBACK', async () => {
       const outside = errorOf(
-        await raw.readReply(fe.parse('', BAD_JSON), fe.bind(), fe.execute(), fe.sync()),
+        await clients.raw.readReply(fe.parse('', BAD_JSON), fe.bind(), fe.execute(), fe.sync()),
       );
-      expect(await raw.roundTrip(fe.query('BEGIN'))).toEqual(['C:BEGIN', 'Z:T']);
-      const reply = await raw.readReply(
+      expect(await clients.raw.roundTrip(fe.query('BEGIN'))).toEqual(['C:BEGIN', 'Z:T']);
+      const reply = await clients.raw.readReply(
         fe.parse('', BAD_JSON),
         fe.bind(),
         fe.describe('P'),
@@ -110,32 +97,31 @@ describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
       expect(summaries(reply)).toEqual(['E:22P02', 'Z:E']);
       expect(errorOf(reply)).toEqual(outside);
       expect(
-        await raw.roundTrip(fe.parse('', 'SELECT 1'), fe.bind(), fe.execute(), fe.sync()),
+        await clients.raw.roundTrip(fe.parse('', 'SELECT 1'), fe.bind(), fe.execute(), fe.sync()),
       ).toEqual(['E:25P02', 'Z:E']);
-      expect(await raw.roundTrip(fe.query('ROLLBACK'))).toEqual(['C:ROLLBACK', 'Z:I']);
+      expect(await clients.raw.roundTrip(fe.query('ROLLBACK'))).toEqual(['C:ROLLBACK', 'Z:I']);
     });
 
     test('extended protocol, named statement, wrong argument types', async () => {
-      expect(await raw.roundTrip(fe.query('BEGIN'))).toEqual(['C:BEGIN', 'Z:T']);
+      expect(await clients.raw.roundTrip(fe.query('BEGIN'))).toEqual(['C:BEGIN', 'Z:T']);
       expect(
-        await raw.roundTrip(
+        await clients.raw.roundTrip(
           fe.parse('bad', `SELECT json_contains(doc, 1, 2) FROM tx_docs`),
           fe.bind({ statement: 'bad' }),
           fe.execute(),
           fe.sync(),
         ),
       ).toEqual(['E:42883', 'Z:E']);
-      expect(await raw.roundTrip(fe.query('ROLLBACK'))).toEqual(['C:ROLLBACK', 'Z:I']);
+      expect(await clients.raw.roundTrip(fe.query('ROLLBACK'))).toEqual(['C:ROLLBACK', 'Z:I']);
       // The failed Parse defined nothing.
-      expect(await raw.roundTrip(fe.bind({ statement: 'bad' }), fe.execute(), fe.sync())).toEqual([
-        'E:26000',
-        'Z:I',
-      ]);
+      expect(
+        await clients.raw.roundTrip(fe.bind({ statement: 'bad' }), fe.execute(), fe.sync()),
+      ).toEqual(['E:26000', 'Z:I']);
     });
 
     test('extended protocol outside a transaction block: the batch’s earlier writes roll back', async () => {
       await direct.query('TRUNCATE tx_log');
-      const reply = await raw.readReply(
+      const reply = await clients.raw.readReply(
         fe.parse('', 'INSERT INTO tx_log VALUES (1)'),
         fe.bind(),
         fe.execute(),
@@ -151,23 +137,26 @@ describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
     });
 
     test('in a transaction that already failed, Postgres’s 25P02 wins', async () => {
-      expect(await raw.roundTrip(fe.query('BEGIN'))).toEqual(['C:BEGIN', 'Z:T']);
-      expect(await raw.roundTrip(fe.query('SELECT 1/0'))).toEqual(['E:22012', 'Z:E']);
-      expect(await raw.roundTrip(fe.query(BAD_JSON))).toEqual(['E:25P02', 'Z:E']);
+      expect(await clients.raw.roundTrip(fe.query('BEGIN'))).toEqual(['C:BEGIN', 'Z:T']);
+      expect(await clients.raw.roundTrip(fe.query('SELECT 1/0'))).toEqual(['E:22012', 'Z:E']);
+      expect(await clients.raw.roundTrip(fe.query(BAD_JSON))).toEqual(['E:25P02', 'Z:E']);
       expect(
-        await raw.roundTrip(fe.parse('', BAD_JSON), fe.bind(), fe.execute(), fe.sync()),
+        await clients.raw.roundTrip(fe.parse('', BAD_JSON), fe.bind(), fe.execute(), fe.sync()),
       ).toEqual(['E:25P02', 'Z:E']);
-      expect(await raw.roundTrip(fe.query('ROLLBACK'))).toEqual(['C:ROLLBACK', 'Z:I']);
+      expect(await clients.raw.roundTrip(fe.query('ROLLBACK'))).toEqual(['C:ROLLBACK', 'Z:I']);
     });
 
     test('node-postgres (extended protocol): the transaction is aborted', async () => {
-      await client.query('BEGIN');
+      await clients.client.query('BEGIN');
       await expect(
-        client.query(`SELECT id FROM tx_docs WHERE json_contains(doc, '{"k": ') AND id > $1`, [0]),
+        clients.client.query(
+          `SELECT id FROM tx_docs WHERE json_contains(doc, '{"k": ') AND id > $1`,
+          [0],
+        ),
       ).rejects.toMatchObject({ code: '22P02' });
-      await expect(client.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
-      await client.query('ROLLBACK');
-      expect((await client.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+      await expect(clients.client.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+      await clients.client.query('ROLLBACK');
+      expect((await clients.client.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
     });
   });
 });

@@ -7,9 +7,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import pg from 'pg';
 import * as fe from '../../protocol/frontend-encoders.js';
-import { defaultConfig } from '../../src/config-schema.js';
-import { adminClient, startProxy, upstreamUrl, type TestProxy } from '../support/proxy.js';
-import { RawClient, summarize, type Msg } from '../support/raw-client.js';
+import { adminClient } from '../support/proxy.js';
+import { ProxyClients, summaries } from '../support/proxy-clients.js';
 
 let direct: pg.Client;
 
@@ -29,120 +28,96 @@ afterAll(async () => {
 
 const PLANNED = `EXPLAIN SELECT id FROM ps_docs WHERE json_contains(doc, '{"k": 1}')`;
 
-const summaries = (messages: readonly Msg[]): string[] =>
-  messages.filter((m) => !'NSA'.includes(m.type)).map(summarize);
-
 describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
-  let proxy: TestProxy;
-  let client: pg.Client;
-  let raw: RawClient;
-  const user = decodeURIComponent(new URL(upstreamUrl()).username);
-  const database = new URL(upstreamUrl()).pathname.slice(1);
-
-  beforeAll(async () => {
-    proxy = await startProxy({
-      pool: { ...defaultConfig().pool, mode, size: 3 },
-      auth: { method: 'trust' },
-    });
-    client = new pg.Client({ connectionString: proxy.url() });
-    await client.connect();
-    raw = await RawClient.connect(proxy.port, { user, database });
-  });
-
-  afterAll(async () => {
-    raw.close();
-    await client.end();
-    await proxy.stop();
-  });
+  const clients = new ProxyClients(mode);
 
   beforeEach(async () => {
     // Each test starts from the default, whatever the one before left.
-    await client.query('ROLLBACK');
-    await client.query('RESET docfusion.pushdown');
+    await clients.client.query('ROLLBACK');
+    await clients.client.query('RESET docfusion.pushdown');
   });
 
   const show = async (): Promise<string> =>
-    (await client.query<{ 'docfusion.pushdown': string }>('SHOW docfusion.pushdown')).rows[0]?.[
-      'docfusion.pushdown'
-    ] ?? '';
+    (await clients.client.query<{ 'docfusion.pushdown': string }>('SHOW docfusion.pushdown'))
+      .rows[0]?.['docfusion.pushdown'] ?? '';
 
   /** The first line of EXPLAIN: DocFusion's verdict, which depends on the setting. */
   const verdict = async (): Promise<string> =>
-    String((await client.query({ text: PLANNED, rowMode: 'array' })).rows[0]?.[0]);
+    String((await clients.client.query({ text: PLANNED, rowMode: 'array' })).rows[0]?.[0]);
 
   test('ROLLBACK undoes a SET made in the transaction; COMMIT keeps it', async () => {
     expect(await show()).toBe('on');
     const pushed = await verdict();
     expect(pushed).toBe('DocFusion plan: pushed down entirely');
-    await client.query('BEGIN');
-    await client.query('SET docfusion.pushdown = off');
+    await clients.client.query('BEGIN');
+    await clients.client.query('SET docfusion.pushdown = off');
     expect(await show()).toBe('off');
     const inProxy = await verdict();
     expect(inProxy).not.toBe(pushed);
-    await client.query('ROLLBACK');
+    await clients.client.query('ROLLBACK');
     expect(await show()).toBe('on');
     expect(await verdict()).toBe(pushed);
 
-    await client.query('BEGIN');
-    await client.query('SET docfusion.pushdown TO off');
-    await client.query('COMMIT');
+    await clients.client.query('BEGIN');
+    await clients.client.query('SET docfusion.pushdown TO off');
+    await clients.client.query('COMMIT');
     expect(await show()).toBe('off');
     expect(await verdict()).toBe(inProxy);
-    await client.query('RESET docfusion.pushdown');
+    await clients.client.query('RESET docfusion.pushdown');
     expect(await show()).toBe('on');
   });
 
   test('savepoints: ROLLBACK TO undoes, RELEASE keeps', async () => {
-    await client.query('BEGIN');
-    await client.query('SAVEPOINT a');
-    await client.query('SET docfusion.pushdown = off');
-    await client.query('ROLLBACK TO SAVEPOINT a');
+    await clients.client.query('BEGIN');
+    await clients.client.query('SAVEPOINT a');
+    await clients.client.query('SET docfusion.pushdown = off');
+    await clients.client.query('ROLLBACK TO SAVEPOINT a');
     expect(await show()).toBe('on');
-    await client.query('SAVEPOINT b');
-    await client.query('SET docfusion.pushdown = off');
-    await client.query('RELEASE SAVEPOINT b');
+    await clients.client.query('SAVEPOINT b');
+    await clients.client.query('SET docfusion.pushdown = off');
+    await clients.client.query('RELEASE SAVEPOINT b');
     expect(await show()).toBe('off');
-    await client.query('COMMIT');
+    await clients.client.query('COMMIT');
     expect(await show()).toBe('off');
-    await client.query('SET docfusion.pushdown = DEFAULT');
+    await clients.client.query('SET docfusion.pushdown = DEFAULT');
     expect(await show()).toBe('on');
   });
 
   test('SET LOCAL lasts until the end of the transaction', async () => {
-    await client.query('BEGIN');
-    await client.query('SET LOCAL docfusion.pushdown = off');
+    await clients.client.query('BEGIN');
+    await clients.client.query('SET LOCAL docfusion.pushdown = off');
     expect(await show()).toBe('off');
-    await client.query('COMMIT');
+    await clients.client.query('COMMIT');
     expect(await show()).toBe('on');
   });
 
   test('COMMIT of a failed transaction rolls back, and the SET with it', async () => {
-    await client.query('BEGIN');
-    await client.query('SET docfusion.pushdown = off');
-    await expect(client.query('SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
-    const commit = await client.query('COMMIT');
+    await clients.client.query('BEGIN');
+    await clients.client.query('SET docfusion.pushdown = off');
+    await expect(clients.client.query('SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
+    const commit = await clients.client.query('COMMIT');
     expect(commit.command).toBe('ROLLBACK');
     expect(await show()).toBe('on');
   });
 
   test('RESET ALL and DISCARD ALL restore the default', async () => {
-    await client.query('SET docfusion.pushdown = off');
-    await client.query('RESET ALL');
+    await clients.client.query('SET docfusion.pushdown = off');
+    await clients.client.query('RESET ALL');
     expect(await show()).toBe('on');
-    await client.query('SET docfusion.pushdown = off');
-    await client.query('DISCARD ALL');
+    await clients.client.query('SET docfusion.pushdown = off');
+    await clients.client.query('DISCARD ALL');
     expect(await show()).toBe('on');
   });
 
   test('pipelined: BEGIN, SET, ROLLBACK and SHOW in one write', async () => {
-    raw.send(
+    clients.raw.send(
       fe.query('BEGIN'),
       fe.query('SET docfusion.pushdown = off'),
       fe.query('ROLLBACK'),
       fe.query('SHOW docfusion.pushdown'),
     );
     const replies: string[] = [];
-    for (let i = 0; i < 4; i++) replies.push(...summaries(await raw.readUntilReady()));
+    for (let i = 0; i < 4; i++) replies.push(...summaries(await clients.raw.readUntilReady()));
     expect(replies).toEqual([
       'C:BEGIN',
       'Z:T',
@@ -158,23 +133,23 @@ describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
   });
 
   test('extended protocol: a SET executed in a rolled back transaction is undone', async () => {
-    expect(await raw.roundTrip(fe.query('BEGIN'))).toEqual(['C:BEGIN', 'Z:T']);
+    expect(await clients.raw.roundTrip(fe.query('BEGIN'))).toEqual(['C:BEGIN', 'Z:T']);
     expect(
-      await raw.roundTrip(
+      await clients.raw.roundTrip(
         fe.parse('', 'SET docfusion.pushdown = off'),
         fe.bind(),
         fe.execute(),
         fe.sync(),
       ),
     ).toEqual(['1', '2', 'C:SET', 'Z:T']);
-    expect(await raw.roundTrip(fe.query('SHOW docfusion.pushdown'))).toEqual([
+    expect(await clients.raw.roundTrip(fe.query('SHOW docfusion.pushdown'))).toEqual([
       'T',
       'D:off',
       'C:SHOW',
       'Z:T',
     ]);
-    expect(await raw.roundTrip(fe.query('ROLLBACK'))).toEqual(['C:ROLLBACK', 'Z:I']);
-    expect(await raw.roundTrip(fe.query('SHOW docfusion.pushdown'))).toEqual([
+    expect(await clients.raw.roundTrip(fe.query('ROLLBACK'))).toEqual(['C:ROLLBACK', 'Z:I']);
+    expect(await clients.raw.roundTrip(fe.query('SHOW docfusion.pushdown'))).toEqual([
       'T',
       'D:on',
       'C:SHOW',
@@ -183,24 +158,24 @@ describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
   });
 
   test('a SET in a failed transaction is refused (25P02) and changes nothing', async () => {
-    await client.query('BEGIN');
-    await expect(client.query('SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
-    await expect(client.query('SET docfusion.pushdown = off')).rejects.toMatchObject({
+    await clients.client.query('BEGIN');
+    await expect(clients.client.query('SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
+    await expect(clients.client.query('SET docfusion.pushdown = off')).rejects.toMatchObject({
       code: '25P02',
     });
-    await client.query('ROLLBACK');
+    await clients.client.query('ROLLBACK');
     expect(await show()).toBe('on');
   });
 
   test('an invalid value is refused (22023), as for a Boolean setting', async () => {
-    await expect(client.query(`SET docfusion.pushdown = 'maybe'`)).rejects.toMatchObject({
+    await expect(clients.client.query(`SET docfusion.pushdown = 'maybe'`)).rejects.toMatchObject({
       code: '22023',
     });
     expect(await show()).toBe('on');
   });
   test('extended protocol, pipelined: a SET then a DocFusion statement in one batch', async () => {
     const reply = summaries(
-      await raw.readReply(
+      await clients.raw.readReply(
         fe.parse('', 'SET docfusion.pushdown = off'),
         fe.bind(),
         fe.execute(),
@@ -214,12 +189,15 @@ describe.each(['session', 'transaction'] as const)('%s pooling', (mode) => {
     expect(reply[5]).toMatch(/^D:DocFusion plan: /);
     expect(reply[5]).not.toBe('D:DocFusion plan: pushed down entirely');
     expect(reply.at(-1)).toBe('Z:I');
-    expect(await raw.roundTrip(fe.query('RESET docfusion.pushdown'))).toEqual(['C:RESET', 'Z:I']);
+    expect(await clients.raw.roundTrip(fe.query('RESET docfusion.pushdown'))).toEqual([
+      'C:RESET',
+      'Z:I',
+    ]);
   });
 
   test('a startup option sets it; RESET returns to it, as in Postgres', async () => {
     const other = new pg.Client({
-      connectionString: proxy.url(),
+      connectionString: clients.proxy.url(),
       options: '-c docfusion.pushdown=off',
     });
     await other.connect();
