@@ -366,7 +366,10 @@ export class ResidualExecutor {
   ): Buffer | undefined {
     if (this.plan.distinct) {
       const key = values
-        .map((v, i) => (v === null ? '\u0000N' : (this.distinctKeys[i]?.(v) ?? '')))
+        .map((v, i) => {
+          if (v === null) return '\u0000N';
+          return this.distinctKeys[i]?.(v) ?? v.toString('latin1');
+        })
         .join('\u0000|');
       if (this.seen.has(key)) return undefined;
       this.seen.add(key);

@@ -92,20 +92,53 @@ export function float8Text(value: number, extraFloatDigits = 1): string {
 const DBL_DIG = 15;
 const FLT_DIG = 6;
 
-/** C's `%.{precision}g` of a finite double: trailing zeros dropped, exponent of 2+ digits. */
+/**
+ * C's `%.{precision}g` of a finite double: rounded from its exact decimal value, half to even
+ * (as glibc's printf), trailing zeros dropped, exponent form below 1e-4 or from 10^precision.
+ */
 function printfG(value: number, precision: number): string {
   if (value === 0) return Object.is(value, -0) ? '-0' : '0';
-  const [mantissa = '0', exponentText = '0'] = value.toExponential(precision - 1).split('e');
-  const exponent = Number(exponentText);
-  if (exponent < -4 || exponent >= precision) {
-    const digits = String(Math.abs(exponent)).padStart(2, '0');
-    return `${stripZeros(mantissa)}e${exponent < 0 ? '-' : '+'}${digits}`;
+  let { digits, exponent } = exactDigits(Math.abs(value));
+  if (digits.length > precision) {
+    const kept = digits.slice(0, precision);
+    const rest = digits.slice(precision); // not empty, and it ends in a non-zero digit
+    const next = rest.charCodeAt(0) - 0x30;
+    const odd = (kept.charCodeAt(kept.length - 1) - 0x30) % 2 === 1;
+    // Exactly half way only when the rest is "5": then to the even neighbour.
+    const up = next > 5 || (next === 5 && (rest !== '5' || odd));
+    const rounded = up ? (BigInt(kept) + 1n).toString() : kept;
+    if (rounded.length > kept.length) exponent++;
+    digits = rounded.slice(0, precision).replace(/0+$/, '') || '0';
   }
-  return stripZeros(value.toFixed(Math.max(0, precision - 1 - exponent)));
+  const sign = value < 0 ? '-' : '';
+  if (exponent < -4 || exponent >= precision) {
+    const mantissa = digits.length > 1 ? `${digits[0] ?? ''}.${digits.slice(1)}` : digits;
+    const power = String(Math.abs(exponent)).padStart(2, '0');
+    return `${sign}${mantissa}e${exponent < 0 ? '-' : '+'}${power}`;
+  }
+  if (exponent < 0) return `${sign}0.${'0'.repeat(-exponent - 1)}${digits}`;
+  const whole = digits.slice(0, exponent + 1).padEnd(exponent + 1, '0');
+  const fraction = digits.slice(exponent + 1);
+  return `${sign}${whole}${fraction === '' ? '' : `.${fraction}`}`;
 }
 
-function stripZeros(text: string): string {
-  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
+/**
+ * The exact decimal value of a finite positive double: its significant digits (no trailing
+ * zeros) and the power of ten of the first one (1234.5 → "12345", 3).
+ */
+function exactDigits(value: number): { digits: string; exponent: number } {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, value);
+  const bits = view.getBigUint64(0);
+  const biased = Number((bits >> 52n) & 0x7ffn);
+  const fraction = bits & ((1n << 52n) - 1n);
+  const mantissa = biased === 0 ? fraction : fraction | (1n << 52n);
+  const power2 = (biased === 0 ? 1 : biased) - 1075; // value = mantissa × 2^power2
+  const integer = power2 >= 0 ? mantissa << BigInt(power2) : mantissa * 5n ** BigInt(-power2);
+  const text = integer.toString(); // value = text × 10^min(power2, 0)
+  const scale = Math.min(power2, 0);
+  const digits = text.replace(/0+$/, '');
+  return { digits, exponent: text.length - 1 + scale };
 }
 
 function arrayElement(element: string | null): string {

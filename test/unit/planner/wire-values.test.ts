@@ -82,9 +82,11 @@ describe('float8 text output', () => {
     const values = [
       ...[0, -0, 1, 0.1, 1 / 3, 1e-4, 1e-5, 1e15, 1e16, 123456.5, 2 ** 53 + 2, 5e-324],
       ...[Number.MAX_VALUE, -2.5e-7, 99999.95, 0.000123456789, 1e100, NaN, Infinity, -Infinity],
+      // Exactly half way at some precision: printf rounds these to even.
+      ...[0.5, 1.5, 2.5, -2.5, 12.5, 0.125, 0.375, 1000000000000005, 1000000000000015, 9.5, 99.5],
       ...fc.sample(fc.double(), { numRuns: 500, seed: 20261128 }),
     ];
-    for (const digits of [0, -3, -14, -15]) {
+    for (const digits of [0, -1, -3, -12, -13, -14, -15]) {
       await client.query(`SET extra_float_digits = ${String(digits)}`);
       try {
         const want = await pgText('SELECT v::text FROM unnest($1::float8[]) AS v', [
