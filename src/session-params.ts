@@ -83,16 +83,28 @@ function setConfigSql(name: string, value: string): string {
  * (then the caller's default applies).
  */
 export function settingValue(sql: string, name: string): string | undefined {
-  const escaped = name.replace(/[.]/g, '\\.');
-  const fromConfig = new RegExp(`set_config\\s*\\(\\s*'${escaped}'\\s*,\\s*'([^']*)'`, 'i').exec(
-    sql,
-  );
-  const fromSet = new RegExp(
-    `^\\s*set\\s+(?:session\\s+|local\\s+)?${escaped}\\s*(?:=|to)\\s*(.*?)\\s*;?\\s*$`,
-    'is',
-  ).exec(sql);
-  const value = fromConfig?.[1] ?? fromSet?.[1]?.replace(/^'(.*)'$/s, '$1');
+  const forms = settingForms(name);
+  const value = forms.config.exec(sql)?.[1] ?? forms.set.exec(sql)?.[1]?.replace(/^'(.*)'$/s, '$1');
   return value === undefined || /^default$/i.test(value) ? undefined : value;
+}
+
+/** The two statement forms settingValue reads, compiled once per setting name. */
+const formsByName = new Map<string, { readonly config: RegExp; readonly set: RegExp }>();
+
+function settingForms(name: string): { readonly config: RegExp; readonly set: RegExp } {
+  let forms = formsByName.get(name);
+  if (forms === undefined) {
+    const escaped = name.replace(/[.]/g, '\\.');
+    forms = {
+      config: new RegExp(`set_config\\s*\\(\\s*'${escaped}'\\s*,\\s*'([^']*)'`, 'i'),
+      set: new RegExp(
+        `^\\s*set\\s+(?:session\\s+|local\\s+)?${escaped}\\s*(?:=|to)\\s*(.*?)\\s*;?\\s*$`,
+        'is',
+      ),
+    };
+    formsByName.set(name, forms);
+  }
+  return forms;
 }
 
 /** A string literal that reads the same whatever standard_conforming_strings is. */

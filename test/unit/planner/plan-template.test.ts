@@ -20,25 +20,10 @@ import { findLiterals } from '../../../planner/sql-text.js';
 import { seededRandom } from '../../../bench/lib/percentile.js';
 import { loadParser, parseSql, scanSql } from '../../../src/sql-parser.js';
 import { registerAll } from '../../../udf/registry.js';
+import { fixedRelations } from './support/fixed-catalog.js';
 
 let planner: Planner;
-const catalog = new Catalog(
-  (names) =>
-    Promise.resolve(
-      names.map((name) => ({
-        schema: 'public',
-        name,
-        visible: true,
-        columns: new Map([
-          ['id', 23],
-          ['doc', 3802],
-          ['jdoc', 114],
-          ['tdoc', 25],
-        ]),
-      })),
-    ),
-  60_000,
-);
+const catalog = new Catalog((names) => Promise.resolve(fixedRelations(names)), 60_000);
 
 beforeAll(async () => {
   await loadParser();

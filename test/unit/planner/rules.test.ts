@@ -9,23 +9,14 @@ import { Planner, type Plan } from '../../../planner/planner.js';
 import { PgError } from '../../../protocol/pg-error.js';
 import { loadParser, parseSql, scanSql } from '../../../src/sql-parser.js';
 import { registerAll } from '../../../udf/registry.js';
+import { fixedRelations } from './support/fixed-catalog.js';
 
 let planner: Planner;
 let fetches = 0;
 const catalog = new Catalog(async (names) => {
   fetches++;
   await Promise.resolve();
-  return names.map((name) => ({
-    schema: 'public',
-    name,
-    visible: true,
-    columns: new Map([
-      ['id', 23],
-      ['doc', 3802],
-      ['jdoc', 114],
-      ['tdoc', 25],
-    ]),
-  }));
+  return fixedRelations(names);
 }, 60_000);
 
 beforeAll(async () => {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatDecimal } from '../../../planner/decimal-sum.js';
 import { orderOf } from '../../../planner/value-order.js';
 import { OID } from '../../../planner/wire-values.js';
 import { json, numberLexeme, render } from '../udf/support/json-arbitraries.js';
@@ -105,12 +106,7 @@ describe('value orders against Postgres', () => {
     const special = fc.constantFrom('NaN', 'Infinity', '-Infinity', '0.000', '-0', '1.10');
     const long = fc
       .tuple(fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }), fc.integer({ min: 0, max: 25 }))
-      .map(([mantissa, scale]) => {
-        const digits = (mantissa < 0n ? -mantissa : mantissa).toString().padStart(scale + 1, '0');
-        const point = digits.length - scale;
-        const text = scale === 0 ? digits : `${digits.slice(0, point)}.${digits.slice(point)}`;
-        return mantissa < 0n ? `-${text}` : text;
-      });
+      .map(([mantissa, scale]) => formatDecimal(mantissa, scale));
     const numeric = fc.oneof(numberLexeme, special, long);
     await fc.assert(
       fc.asyncProperty(fc.array(numeric, { minLength: 40, maxLength: 60 }), async (values) => {

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { DecimalSum, divideDecimal } from '../../../planner/decimal-sum.js';
+import { DecimalSum, divideDecimal, formatDecimal } from '../../../planner/decimal-sum.js';
 import {
   encodeBinary,
   encodeText,
@@ -31,6 +31,17 @@ afterAll(async () => {
 async function pgText(sql: string, values: unknown[]): Promise<string[]> {
   const result = await client.query({ text: sql, values, rowMode: 'array', types: RAW });
   return result.rows.map((row: unknown[]) => String(row[0]));
+}
+
+/** DecimalSum's sum and average of `items` are Postgres's sum(numeric) and avg(numeric). */
+async function expectSumAndAverage(items: readonly string[]): Promise<void> {
+  const want = await pgText(
+    "SELECT concat_ws('|', sum(v)::text, avg(v)::text) FROM unnest($1::numeric[]) AS v",
+    [items],
+  );
+  const sum = new DecimalSum();
+  for (const item of items) sum.add(item);
+  expect(`${sum.sumText()}|${sum.averageText(BigInt(items.length))}`).toBe(want[0]);
 }
 
 /** Postgres's binary send format of each value, via its *_send function (bytea as hex). */
@@ -148,22 +159,9 @@ describe('numeric', () => {
   test('sum and avg over numeric: exact, at the scales Postgres prints', async () => {
     const decimal = fc
       .tuple(fc.bigInt({ min: -(10n ** 20n), max: 10n ** 20n }), fc.integer({ min: 0, max: 12 }))
-      .map(([m, scale]) => {
-        const negative = m < 0n;
-        const digits = (negative ? -m : m).toString().padStart(scale + 1, '0');
-        const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
-        return negative ? `-${text}` : text;
-      });
+      .map(([mantissa, scale]) => formatDecimal(mantissa, scale));
     await fc.assert(
-      fc.asyncProperty(fc.array(decimal, { minLength: 1, maxLength: 6 }), async (items) => {
-        const want = await pgText(
-          "SELECT concat_ws('|', sum(v)::text, avg(v)::text) FROM unnest($1::numeric[]) AS v",
-          [items],
-        );
-        const sum = new DecimalSum();
-        for (const item of items) sum.add(item);
-        expect(`${sum.sumText()}|${sum.averageText(BigInt(items.length))}`).toBe(want[0]);
-      }),
+      fc.asyncProperty(fc.array(decimal, { minLength: 1, maxLength: 6 }), expectSumAndAverage),
       { numRuns: 150 },
     );
   });
@@ -177,15 +175,7 @@ describe('numeric', () => {
       ['0.000', '0'],
       ['1e3', '2.5E-2'],
     ];
-    for (const items of cases) {
-      const want = await pgText(
-        "SELECT concat_ws('|', sum(v)::text, avg(v)::text) FROM unnest($1::numeric[]) AS v",
-        [items],
-      );
-      const sum = new DecimalSum();
-      for (const item of items) sum.add(item);
-      expect(`${sum.sumText()}|${sum.averageText(BigInt(items.length))}`).toBe(want[0]);
-    }
+    for (const items of cases) await expectSumAndAverage(items);
   });
 });
 
